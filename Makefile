@@ -1,0 +1,38 @@
+# Thin entry points; every target builds the one shared virtualenv first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO_DIR := build/demo
+DEMO_PROJECT := $(DEMO_DIR)/realtime-app
+# Extra pytest arguments, e.g. make test PYTEST_ARGS="-k hooks"
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint clean help
+
+help:
+	@echo "make demo   generate a project with the default answers and serve it on http://127.0.0.1:8080"
+	@echo "make test   run every test of the template (hooks, all feature combinations, their own suites)"
+	@echo "make lint   ruff over the template's tests"
+	@echo "make clean  remove the virtualenv and generated projects"
+
+$(BIN)/.installed: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+demo: $(BIN)/.installed
+	rm -rf $(DEMO_DIR)
+	$(BIN)/cookiecutter . --no-input --output-dir $(DEMO_DIR)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e $(DEMO_PROJECT)
+	$(BIN)/python -m realtime_app
+
+# The hooks are Jinja templates until rendered: tests/test_hooks.py lints them rendered.
+lint: $(BIN)/.installed
+	$(BIN)/ruff check tests
+
+test: lint
+	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) build

@@ -1,0 +1,141 @@
+"""Bake every valid combination of features and check what comes out.
+
+Each bake must have exactly its expected files, no leftover template syntax, no trace of a
+disabled feature, clean ruff, and a test suite of its own that passes.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import combination_id, feature_combinations
+
+PACKAGE = "src/realtime_app"
+COMMON_FILES = {
+    ".cookiecutter.json",
+    ".github/workflows/ci.yml",
+    ".gitignore",
+    "README.md",
+    "pyproject.toml",
+    f"{PACKAGE}/__init__.py",
+    f"{PACKAGE}/__main__.py",
+    f"{PACKAGE}/app.py",
+    f"{PACKAGE}/server.py",
+    f"{PACKAGE}/settings.py",
+    "tests/conftest.py",
+    "tests/test_app.py",
+    "tests/test_server.py",
+    "tests/test_settings.py",
+}
+FEATURE_FILES = {
+    "use_stream": {f"{PACKAGE}/stream.py", "tests/test_stream.py"},
+    "use_fetch": {f"{PACKAGE}/fetch.py", "tests/test_fetch.py"},
+    "use_websocket": {f"{PACKAGE}/websocket.py", "tests/test_websocket.py"},
+    "use_js_client": {
+        f"{PACKAGE}/client.py",
+        f"{PACKAGE}/static/index.html",
+        f"{PACKAGE}/static/style.css",
+        "tests/test_client.py",
+    },
+}
+# Text that only a feature's own code, tests and docs contain.
+FEATURE_MARKERS = {
+    "use_stream": ["/stream", "stream_delays", "STREAM_DELAYS"],
+    "use_fetch": ["/fetch", "fetch_chunks", "QueueBody"],
+    "use_websocket": ["/websocket", "geventwebsocket", "gevent-websocket", "websocket-client"],
+    "use_js_client": ["static_file", "index.html"],
+}
+TEMPLATE_SYNTAX = ("{{", "}}", "{%", "%}", "{#")
+
+
+def expected_files(context: dict[str, bool]) -> set[str]:
+    files = set(COMMON_FILES)
+    for feature, paths in FEATURE_FILES.items():
+        if context[feature]:
+            files |= paths
+    if context["use_js_client"]:
+        if context["use_stream"] or context["use_fetch"]:
+            files.add(f"{PACKAGE}/static/chunks.js")
+        if context["use_websocket"]:
+            files.add(f"{PACKAGE}/static/websocket.js")
+    return files
+
+
+def project_files(project: Path) -> dict[str, str]:
+    return {
+        path.relative_to(project).as_posix(): path.read_text()
+        for path in project.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and ".pytest_cache" not in path.parts
+    }
+
+
+def run(command: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session", params=feature_combinations(), ids=combination_id)
+def baked(request, cookies_session):
+    """One bake per combination, shared by the checks below."""
+    result = cookies_session.bake(extra_context=request.param)
+    assert result.exception is None, result.exception
+    assert result.exit_code == 0
+    return request.param, result.project_path
+
+
+def test_bake_has_exactly_the_expected_files(baked):
+    context, project = baked
+    assert set(project_files(project)) == expected_files(context)
+
+
+def test_bake_has_no_template_syntax_left(baked):
+    _, project = baked
+    for name, text in project_files(project).items():
+        for syntax in TEMPLATE_SYNTAX:
+            assert syntax not in text, f"{syntax!r} left in {name}"
+
+
+def test_bake_has_no_trace_of_disabled_features(baked):
+    context, project = baked
+    files = project_files(project)
+    for feature, markers in FEATURE_MARKERS.items():
+        if context[feature]:
+            continue
+        for name, text in files.items():
+            if name == ".cookiecutter.json":
+                continue
+            for marker in markers:
+                assert marker not in text, f"{feature} is off but {name} mentions {marker!r}"
+
+
+def test_bake_records_its_answers(baked):
+    context, project = baked
+    answers = json.loads((project / ".cookiecutter.json").read_text())
+    assert {name: answers[name] for name in context} == context
+    assert answers["package_name"] == "realtime_app"
+
+
+def test_bake_ci_workflow_runs_lint_and_tests(baked):
+    _, project = baked
+    workflow = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())
+    commands = [step.get("run", "") for step in workflow["jobs"]["test"]["steps"]]
+    assert "ruff check ." in commands
+    assert "pytest" in commands
+
+
+def test_bake_passes_ruff(baked):
+    _, project = baked
+    lint = run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], project)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    formatted = run([sys.executable, "-m", "ruff", "format", "--check", "--no-cache", "."], project)
+    assert formatted.returncode == 0, formatted.stdout + formatted.stderr
+
+
+def test_bake_passes_its_own_tests(baked):
+    _, project = baked
+    tests = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
+    assert tests.returncode == 0, tests.stdout[-5000:] + tests.stderr[-2000:]
+    assert " passed" in tests.stdout
+    assert " failed" not in tests.stdout and " error" not in tests.stdout

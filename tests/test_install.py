@@ -1,0 +1,73 @@
+"""The generated README's own steps: `pip install -e '.[test]'`, then the console script serves."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import sysconfig
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+
+def wait_for_port(log: Path, process: subprocess.Popen, timeout: float = 20) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = re.search(r"listening on http://127\.0\.0\.1:(\d+)", log.read_text())
+        if found:
+            return int(found.group(1))
+        assert process.poll() is None, log.read_text()
+        time.sleep(0.1)
+    raise AssertionError(f"server did not start:\n{log.read_text()}")
+
+
+def test_pip_install_then_console_script_serves(tmp_path, cookies):
+    project = cookies.bake().project_path
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    # Let the new venv see this run's packages, so pip finds the dependencies already there
+    # and installs nothing from the network but the build backend.
+    site = next((venv / "lib").glob("python*/site-packages"))
+    (site / "shared-test-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+
+    install = subprocess.run(
+        [str(venv / "bin/pip"), "install", "-e", ".[test]"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
+
+    log = tmp_path / "server.log"
+    env = {**os.environ, "REALTIME_APP_STREAM_DELAYS": "0.1,0.1"}
+    with open(log, "wb") as out:
+        server = subprocess.Popen(
+            [str(venv / "bin/realtime-app"), "--port", "0"], cwd=tmp_path, env=env, stdout=out, stderr=out
+        )
+    try:
+        port = wait_for_port(log, server)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/stream", timeout=10) as response:
+            assert response.read() == b"START\nMIDDLE\nEND\n"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+            assert b"<!doctype html>" in response.read()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=20) == 0, log.read_text()
+
+
+def test_wheel_carries_the_static_files(tmp_path, cookies):
+    project = cookies.bake().project_path
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", str(tmp_path), "."],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    names = zipfile.ZipFile(next(tmp_path.glob("*.whl"))).namelist()
+    for asset in ["index.html", "style.css", "chunks.js", "websocket.js"]:
+        assert f"realtime_app/static/{asset}" in names

@@ -1,0 +1,31 @@
+"""Build the Bottle app: each feature module installs its own routes.
+
+Tests call create_app() with exactly the settings they need.
+"""
+
+import bottle
+
+{%- set features = [] %}
+{%- if cookiecutter.use_stream %}{% set _ = features.append("stream") %}{% endif %}
+{%- if cookiecutter.use_fetch %}{% set _ = features.append("fetch") %}{% endif %}
+{%- if cookiecutter.use_websocket %}{% set _ = features.append("websocket") %}{% endif %}
+{%- if cookiecutter.use_js_client %}{% set _ = features.append("client") %}{% endif %}
+
+from . import {{ features | sort | join(", ") }}
+from .settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> bottle.Bottle:
+    settings = settings or Settings()
+    app = bottle.Bottle()
+    app.default_error_handler = plain_text_error
+{%- for feature in features %}
+    {{ feature }}.install(app, settings)
+{%- endfor %}
+    return app
+
+
+def plain_text_error(error: bottle.HTTPError) -> str:
+    """Errors as one line of text instead of Bottle's HTML page: easier to read for API clients."""
+    bottle.response.content_type = "text/plain; charset=utf-8"
+    return f"{error.status_line}: {error.body}\n"

@@ -1,0 +1,103 @@
+"""Runtime settings: one frozen dataclass, read from environment variables and command-line flags.
+
+Every field can be set with an environment variable named after it, e.g.
+{{ cookiecutter.package_name | upper }}_PORT=9000 sets `port`. Flags given to `python -m {{ cookiecutter.package_name }}` win.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+ENV_PREFIX = "{{ cookiecutter.package_name | upper }}_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value the app cannot use; the message names the setting and the fix."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    # 0 asks the OS for a free port (the server logs the one it got).
+    port: int = {{ cookiecutter.port }}
+    log_level: str = "INFO"
+    # Seconds that open requests get to finish after SIGTERM or Ctrl-C.
+    shutdown_timeout: float = 5.0
+    # Concurrent connections, long-lived ones included; further clients wait to be accepted.
+    max_connections: int = 10_000
+{%- if cookiecutter.use_stream %}
+    # The pauses of /stream: START, first pause, MIDDLE, second pause, END.
+    stream_delays: tuple[float, ...] = (3.0, 5.0)
+{%- endif %}
+{%- if cookiecutter.use_fetch %}
+    # The demo worker behind /fetch: how many chunks, how far apart, and how many may wait unsent.
+    fetch_chunks: int = 5
+    fetch_interval: float = 1.0
+    fetch_queue_size: int = 16
+{%- endif %}
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise SettingsError(f"port: {self.port} is not a TCP port; use 0-65535")
+        if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise SettingsError(
+                f"log_level: {self.log_level!r} is not a level; use DEBUG, INFO, WARNING or ERROR"
+            )
+        if self.shutdown_timeout < 0:
+            raise SettingsError("shutdown_timeout: must be 0 or more seconds")
+        if self.max_connections < 1:
+            raise SettingsError("max_connections: must be at least 1")
+{%- if cookiecutter.use_stream %}
+        if len(self.stream_delays) != 2 or min(self.stream_delays) < 0:
+            raise SettingsError("stream_delays: give two pauses of 0 or more seconds, e.g. 3,5")
+{%- endif %}
+{%- if cookiecutter.use_fetch %}
+        if self.fetch_chunks < 1 or self.fetch_interval < 0 or self.fetch_queue_size < 1:
+            raise SettingsError(
+                "fetch_chunks and fetch_queue_size must be at least 1, "
+                "fetch_interval 0 or more seconds"
+            )
+{%- endif %}
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides: object) -> Settings:
+        """Settings from `{{ cookiecutter.package_name | upper }}_*` variables, then from `overrides` (flags)."""
+        values: dict[str, object] = {}
+        for field in fields(cls):
+            name = ENV_PREFIX + field.name.upper()
+            if name in environ:
+                values[field.name] = _parse(name, environ[name], field.type)
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls(**values)
+
+    def to_env(self) -> dict[str, str]:
+        """The environment variables that reproduce these settings (for a subprocess)."""
+        return {ENV_PREFIX + f.name.upper(): _format(getattr(self, f.name)) for f in fields(self)}
+
+
+# Field types are strings here (postponed annotations): map each to a parser and a hint.
+_PARSERS = {
+    "str": (str, "text"),
+    "int": (int, "a whole number"),
+    "float": (float, "a number"),
+    "tuple[float, ...]": (
+        lambda raw: tuple(map(float, raw.split(","))),
+        "numbers separated by ','",
+    ),
+}
+
+
+def _parse(name: str, raw: str, type_name: str) -> object:
+    parser, expected = _PARSERS[type_name]
+    try:
+        return parser(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: expected {expected}") from None
+
+
+def _format(value: object) -> str:
+    if isinstance(value, tuple):
+        return ",".join(str(part) for part in value)
+    return str(value)

@@ -1,0 +1,22 @@
+"""GET /websocket: a WebSocket echo endpoint on gevent-websocket, the primer's last example."""
+
+import bottle
+from geventwebsocket.exceptions import WebSocketError
+
+from .settings import Settings
+
+
+def install(app: bottle.Bottle, settings: Settings) -> None:
+    @app.get("/websocket")
+    def websocket() -> None:
+        # WebSocketHandler (see server.py) puts the upgraded connection here; a plain
+        # HTTP request has none.
+        ws = bottle.request.environ.get("wsgi.websocket")
+        if ws is None:
+            bottle.abort(400, "expected a WebSocket handshake (Upgrade: websocket) on /websocket")
+        try:
+            # receive() returns None once the client has closed the connection.
+            while (message := ws.receive()) is not None:
+                ws.send(message, binary=not isinstance(message, str))
+        except WebSocketError:
+            pass  # the client vanished mid-send: nothing left to answer

@@ -1,0 +1,140 @@
+"""Fixtures: an in-process app for WebTest, and the real server in its own process."""
+
+import http.client
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import webtest
+
+import {{ cookiecutter.package_name }}
+from {{ cookiecutter.package_name }}.app import create_app
+from {{ cookiecutter.package_name }}.settings import Settings
+
+# Short pauses keep the suite quick; the code paths are the ones the defaults take.
+FAST = Settings(
+    host="127.0.0.1",
+    port=0,
+    shutdown_timeout=2.0,
+{%- if cookiecutter.use_stream %}
+    stream_delays=(0.3, 0.5),
+{%- endif %}
+{%- if cookiecutter.use_fetch %}
+    fetch_chunks=3,
+    fetch_interval=0.25,
+{%- endif %}
+)
+SRC = Path({{ cookiecutter.package_name }}.__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return FAST
+
+
+@pytest.fixture
+def app(settings: Settings) -> webtest.TestApp:
+    """The WSGI app in this process: quick checks of status, headers and bodies."""
+    return webtest.TestApp(create_app(settings))
+
+
+def process_env() -> dict[str, str]:
+    """Environment for a child Python that imports the same code as the tests, installed or not."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH")]))
+    return env
+
+
+class LiveServer:
+    """`python -m {{ cookiecutter.package_name }}` in a subprocess on a free loopback port.
+
+    A separate process gets monkey-patched properly, which pytest's own process cannot be.
+    """
+
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        self.log_path = log_path
+        env = {**process_env(), **settings.to_env()}
+        with open(log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "{{ cookiecutter.package_name }}"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.port = self._wait_for_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def _wait_for_port(self, timeout: float = 15.0) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = re.search(r"listening on http://[^:]+:(\d+)", self.log)
+            if found:
+                return int(found.group(1))
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.process.kill()
+        raise RuntimeError(f"server did not start:\n{self.log}")
+
+    def stop(self, signum: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+        """Send `signum` and return the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
+
+
+@pytest.fixture
+def start_server(tmp_path: Path):
+    """Start servers with given settings; each is stopped at the end of the test."""
+    servers: list[LiveServer] = []
+
+    def start(settings: Settings = FAST) -> LiveServer:
+        server = LiveServer(settings, tmp_path / f"server-{len(servers)}.log")
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory):
+    """One real server shared by the tests that only talk to it."""
+    server = LiveServer(FAST, tmp_path_factory.mktemp("live") / "server.log")
+    yield server
+    server.stop()
+
+
+def _read_lines_timed(url: str, timeout: float = 20.0) -> list[tuple[str, float]]:
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    started = time.monotonic()
+    connection.request("GET", parts.path)
+    response = connection.getresponse()
+    assert response.status == 200, response.read()
+    assert response.getheader("Transfer-Encoding") == "chunked"
+    lines = [(line.decode().rstrip("\n"), time.monotonic() - started) for line in response]
+    connection.close()
+    return lines
+
+
+@pytest.fixture
+def read_lines_timed():
+    """GET a URL over a real socket; return each line and the seconds it took to arrive."""
+    return _read_lines_timed
