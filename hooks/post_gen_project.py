@@ -18,7 +18,14 @@ SELECTED["chunked_responses"] = SELECTED["use_stream"] or SELECTED["use_fetch"]
 FEATURE_PATHS = {
     "use_stream": [PACKAGE / "stream.py", Path("tests/test_stream.py")],
     "use_fetch": [PACKAGE / "fetch.py", Path("tests/test_fetch.py")],
-    "use_websocket": [PACKAGE / "websocket.py", Path("tests/test_websocket.py"), PACKAGE / "static/websocket.js"],
+    "use_websocket": [
+        PACKAGE / "websocket.py",
+        PACKAGE / "websocket_connection.py",
+        PACKAGE / "websocket_handler.py",
+        PACKAGE / "static/websocket.js",
+        Path("tests/test_websocket.py"),
+        Path("tests/test_websocket_protocol.py"),
+    ],
     "use_js_client": [PACKAGE / "client.py", PACKAGE / "static", Path("tests/test_client.py")],
     "chunked_responses": [PACKAGE / "static/chunks.js"],
 }

@@ -23,17 +23,26 @@ COMMON_FILES = {
     f"{PACKAGE}/__init__.py",
     f"{PACKAGE}/__main__.py",
     f"{PACKAGE}/app.py",
+    f"{PACKAGE}/health.py",
     f"{PACKAGE}/server.py",
     f"{PACKAGE}/settings.py",
     "tests/conftest.py",
     "tests/test_app.py",
+    "tests/test_churn.py",
+    "tests/test_limits.py",
     "tests/test_server.py",
     "tests/test_settings.py",
 }
 FEATURE_FILES = {
     "use_stream": {f"{PACKAGE}/stream.py", "tests/test_stream.py"},
     "use_fetch": {f"{PACKAGE}/fetch.py", "tests/test_fetch.py"},
-    "use_websocket": {f"{PACKAGE}/websocket.py", "tests/test_websocket.py"},
+    "use_websocket": {
+        f"{PACKAGE}/websocket.py",
+        f"{PACKAGE}/websocket_connection.py",
+        f"{PACKAGE}/websocket_handler.py",
+        "tests/test_websocket.py",
+        "tests/test_websocket_protocol.py",
+    },
     "use_js_client": {
         f"{PACKAGE}/client.py",
         f"{PACKAGE}/static/index.html",
@@ -45,7 +54,7 @@ FEATURE_FILES = {
 FEATURE_MARKERS = {
     "use_stream": ["/stream", "stream_delays", "STREAM_DELAYS"],
     "use_fetch": ["/fetch", "fetch_chunks", "QueueBody"],
-    "use_websocket": ["/websocket", "geventwebsocket", "gevent-websocket", "websocket-client"],
+    "use_websocket": ["/websocket", "geventwebsocket", "gevent-websocket", "websocket-client", "ping_interval"],
     "use_js_client": ["static_file", "index.html"],
 }
 TEMPLATE_SYNTAX = ("{{", "}}", "{%", "%}", "{#")

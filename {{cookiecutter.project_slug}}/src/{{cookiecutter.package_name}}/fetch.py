@@ -6,6 +6,7 @@ each chunk the moment it is taken from the queue, and the connection costs a gre
 a thread, while it waits.
 """
 
+import logging
 from collections.abc import Callable
 from functools import partial
 from typing import Protocol
@@ -15,6 +16,8 @@ import gevent
 from gevent.queue import Queue
 
 from .settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class Worker(Protocol):
@@ -58,11 +61,19 @@ class DemoWorker:
         return self._greenlet is not None and not self._greenlet.dead
 
     def _run(self) -> None:
-        for number in range(1, self.chunks + 1):
-            if number > 1:
-                gevent.sleep(self.interval)
-            self._on_data(f"chunk {number} of {self.chunks}\n")
+        try:
+            for number in range(1, self.chunks + 1):
+                if number > 1:
+                    gevent.sleep(self.interval)
+                self._on_data(self.produce(number))
+        except Exception:
+            # Log with context and end the response: the client sees a short body, not a hang.
+            log.exception("fetch worker failed after %d of %d chunks", number - 1, self.chunks)
         self._on_finish()
+
+    def produce(self, number: int) -> str:
+        """One chunk of the demo's output; real work goes here."""
+        return f"chunk {number} of {self.chunks}\n"
 
 
 class QueueBody(Queue):

@@ -27,9 +27,28 @@ class Settings:
     shutdown_timeout: float = 5.0
     # Concurrent connections, long-lived ones included; further clients wait to be accepted.
     max_connections: int = 10_000
+    # Connections the kernel queues until the server accepts them: a burst larger than this
+    # makes clients retry after a second or more.
+    listen_backlog: int = 2048
+    # Seconds a client gets to send a request line and headers (slowloris defence); also how
+    # long an idle kept-alive connection stays open.
+    header_timeout: float = 10.0
+    # Adds greenlet, file and memory counts to /healthz; off because it costs a heap scan.
+    expose_stats: bool = False
 {%- if cookiecutter.use_stream %}
     # The pauses of /stream: START, first pause, MIDDLE, second pause, END.
     stream_delays: tuple[float, ...] = (3.0, 5.0)
+{%- endif %}
+{%- if cookiecutter.use_websocket %}
+    # Largest WebSocket message accepted, in bytes; a larger one is refused with close 1009.
+    max_message_size: int = 1_048_576
+    # Seconds of silence before the server pings, and before an unanswered ping drops the
+    # connection; 0 turns pings off.
+    ping_interval: float = 20.0
+    ping_timeout: float = 20.0
+    # Origins allowed to open WebSockets, e.g. https://example.com; empty means the page's own
+    # host only, "*" any (cross-site WebSocket hijacking defence).
+    allowed_origins: tuple[str, ...] = ()
 {%- endif %}
 {%- if cookiecutter.use_fetch %}
     # The demo worker behind /fetch: how many chunks, how far apart, and how many may wait unsent.
@@ -47,11 +66,19 @@ class Settings:
             )
         if self.shutdown_timeout < 0:
             raise SettingsError("shutdown_timeout: must be 0 or more seconds")
-        if self.max_connections < 1:
-            raise SettingsError("max_connections: must be at least 1")
+        if self.max_connections < 1 or self.listen_backlog < 1:
+            raise SettingsError("max_connections and listen_backlog: must be at least 1")
+        if self.header_timeout <= 0:
+            raise SettingsError("header_timeout: must be more than 0 seconds")
 {%- if cookiecutter.use_stream %}
         if len(self.stream_delays) != 2 or min(self.stream_delays) < 0:
             raise SettingsError("stream_delays: give two pauses of 0 or more seconds, e.g. 3,5")
+{%- endif %}
+{%- if cookiecutter.use_websocket %}
+        if self.max_message_size < 125:
+            raise SettingsError("max_message_size: must be at least 125 bytes")
+        if self.ping_interval < 0 or self.ping_timeout <= 0:
+            raise SettingsError("ping_interval: 0 or more seconds; ping_timeout: more than 0")
 {%- endif %}
 {%- if cookiecutter.use_fetch %}
         if self.fetch_chunks < 1 or self.fetch_interval < 0 or self.fetch_queue_size < 1:
@@ -80,20 +107,27 @@ class Settings:
 # Field types are strings here (postponed annotations): map each to a parser and a hint.
 _PARSERS = {
     "str": (str, "text"),
+    "bool": (lambda raw: _BOOLEANS[raw.lower()], "true or false"),
     "int": (int, "a whole number"),
     "float": (float, "a number"),
     "tuple[float, ...]": (
         lambda raw: tuple(map(float, raw.split(","))),
         "numbers separated by ','",
     ),
+    "tuple[str, ...]": (
+        lambda raw: tuple(part.strip() for part in raw.split(",") if part.strip()),
+        "values separated by ','",
+    ),
 }
+_BOOLEANS = {"1": True, "true": True, "yes": True, "on": True}
+_BOOLEANS.update({"0": False, "false": False, "no": False, "off": False})
 
 
 def _parse(name: str, raw: str, type_name: str) -> object:
     parser, expected = _PARSERS[type_name]
     try:
         return parser(raw.strip())
-    except ValueError:
+    except (ValueError, KeyError):
         raise SettingsError(f"{name}={raw!r}: expected {expected}") from None
 
 
