@@ -1,14 +1,21 @@
-// Reads a chunked response piece by piece and shows each line as it arrives.
+// Reads a chunked response piece by piece and shows each line the moment it arrives.
 // fetch() with a ReadableStream reader hands us bytes as they come off the network; loading the
 // URL as a page would let the browser buffer them and hide the effect.
 "use strict";
 
-function addLine(log, text, seconds) {
+function seconds(since) {
+  return (performance.now() - since) / 1000;
+}
+
+function addLine(log, text, elapsed) {
   const item = document.createElement("li");
   const time = document.createElement("span");
   time.className = "time";
-  time.textContent = `+${seconds.toFixed(2)} s `;
-  item.append(time, document.createTextNode(text)); // text, never HTML
+  time.textContent = `+${elapsed.toFixed(2)} s`;
+  const body = document.createElement("span");
+  body.className = "text";
+  body.textContent = text; // text, never HTML: the server's words cannot become markup
+  item.append(time, body);
   log.append(item);
   log.scrollTop = log.scrollHeight;
 }
@@ -26,7 +33,7 @@ async function readLines(url, onLine) {
     pending += decoder.decode(value || new Uint8Array(), { stream: !done });
     const lines = pending.split("\n");
     pending = lines.pop(); // an unfinished line waits for the next chunk
-    lines.filter((line) => line).forEach(onLine);
+    lines.map((line) => line.replace(/\r$/, "")).filter((line) => line).forEach(onLine);
     if (done) break;
   }
   if (pending) onLine(pending);
@@ -47,11 +54,12 @@ function setUpChunkedSection(section) {
     try {
       await readLines(url, (line) => {
         count += 1;
-        addLine(log, line, (performance.now() - started) / 1000);
+        addLine(log, line, seconds(started));
+        if (count === 1) status.textContent = "Receiving…"; // the log announces each part
       });
-      status.textContent = `Done: ${count} parts in ${((performance.now() - started) / 1000).toFixed(2)} s.`;
+      status.textContent = `Done: ${count} ${count === 1 ? "part" : "parts"} in ${seconds(started).toFixed(2)} s.`;
     } catch (error) {
-      status.textContent = `Failed: ${error.message}`;
+      status.textContent = `Failed after ${count} ${count === 1 ? "part" : "parts"}: ${error.message}`;
     } finally {
       button.disabled = false;
     }

@@ -1,0 +1,486 @@
+"""The browser page, end to end: headless Chromium against the real server of every bake with a client.
+
+Playwright drives Debian's Chromium (/usr/bin/chromium, or the binary named by BROWSER_PATH) and
+never downloads a browser. Without Chromium or Playwright the whole module is skipped with one
+line that says how to enable it. Screenshots go to test-artifacts/browser/ (not committed).
+"""
+
+import itertools
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, combination_id, feature_combinations
+
+BROWSER_PATH = os.environ.get("BROWSER_PATH", "/usr/bin/chromium")
+ENABLE = "browser tests need Chromium: apt-get install chromium and pip install playwright (or set BROWSER_PATH)"
+
+try:
+    from playwright.sync_api import Browser, Page, expect, sync_playwright
+except ImportError:
+    pytest.skip(f"{ENABLE}; playwright is not installed", allow_module_level=True)
+if not os.access(BROWSER_PATH, os.X_OK):
+    pytest.skip(f"{ENABLE}; no browser at {BROWSER_PATH}", allow_module_level=True)
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+
+# Short pauses: the page's code paths are the ones the defaults take, only quicker.
+STREAM_DELAYS = (0.4, 0.6)
+FETCH_CHUNKS = 4
+FETCH_INTERVAL = 0.3
+SERVER_ENV = {
+    "REALTIME_APP_STREAM_DELAYS": ",".join(map(str, STREAM_DELAYS)),
+    "REALTIME_APP_FETCH_CHUNKS": str(FETCH_CHUNKS),
+    "REALTIME_APP_FETCH_INTERVAL": str(FETCH_INTERVAL),
+}
+# A gap between two parts must be at least this share of the server's pause: a loaded machine
+# may deliver one part late and the next on time, but a buffered response shows no gap at all.
+MIN_GAP_SHARE = 0.5
+XSS = "<img src=x onerror=alert(1)>"
+TIMEOUT_MS = 15_000
+
+CLIENT_COMBINATIONS = [c for c in feature_combinations() if c["use_js_client"]]
+ENDPOINTS = ("stream", "fetch", "websocket")
+FULL = next(c for c in CLIENT_COMBINATIONS if all(c[f"use_{name}"] for name in ENDPOINTS))
+
+
+def having(feature: str) -> list[dict[str, bool]]:
+    return [c for c in CLIENT_COMBINATIONS if c[feature]]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """`python -m realtime_app` of one bake in a subprocess, on a given port or any free one."""
+
+    def __init__(self, project: Path, log_dir: Path, port: int = 0, env: dict[str, str] | None = None) -> None:
+        self.project = project
+        self.log_dir = log_dir
+        self.requested_port = port
+        self.env = {**os.environ, "PYTHONPATH": str(project / "src"), **SERVER_ENV, **(env or {})}
+        self.process: subprocess.Popen | None = None
+        self.starts = 0
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def start(self) -> "Server":
+        self.starts += 1
+        self.log_path = self.log_dir / f"server-{self.starts}.log"
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "realtime_app", "--port", str(self.requested_port)],
+                cwd=self.project,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            found = re.search(r"listening on http://127\.0\.0\.1:(\d+)", self.log)
+            if found:
+                self.port = int(found.group(1))
+                return self
+            assert self.process.poll() is None, f"server exited:\n{self.log}"
+            time.sleep(0.05)
+        raise AssertionError(f"server did not start:\n{self.log}")
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> int:
+        """SIGTERM, as a deploy would send; returns the exit status."""
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else 0
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(f"server ignored SIGTERM:\n{self.log}") from None
+
+
+class Bakes:
+    """One bake and one running server per combination, shared by this worker's tests."""
+
+    def __init__(self, cookies, tmp_factory) -> None:
+        self.cookies = cookies
+        self.tmp_factory = tmp_factory
+        self.projects: dict[str, Path] = {}
+        self.servers: dict[str, Server] = {}
+
+    def project(self, context: dict[str, bool]) -> Path:
+        name = combination_id(context)
+        if name not in self.projects:
+            result = self.cookies.bake(extra_context=context)
+            assert result.exception is None, result.exception
+            self.projects[name] = result.project_path
+        return self.projects[name]
+
+    def server(self, context: dict[str, bool]) -> Server:
+        name = combination_id(context)
+        if name not in self.servers:
+            log_dir = self.tmp_factory.mktemp(f"server-{name}")
+            self.servers[name] = Server(self.project(context), log_dir).start()
+        return self.servers[name]
+
+    def stop_all(self) -> None:
+        for server in self.servers.values():
+            server.stop()
+
+
+@dataclass
+class Tab:
+    """A page in a fresh browser context, with everything it did that a test may check."""
+
+    page: Page
+    dialogs: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+
+    def assert_quiet(self) -> None:
+        assert self.dialogs == [], f"the page opened dialogs: {self.dialogs}"
+        assert self.errors == [], f"the page raised: {self.errors}"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    playwright = sync_playwright().start()
+    try:
+        browser = playwright.chromium.launch(executable_path=BROWSER_PATH, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+    finally:
+        playwright.stop()
+
+
+@pytest.fixture(scope="session")
+def bakes(cookies_session, tmp_path_factory):
+    bakes = Bakes(cookies_session, tmp_path_factory)
+    yield bakes
+    bakes.stop_all()
+
+
+@pytest.fixture
+def open_tab(browser: Browser):
+    """open_tab(url, width, height) -> Tab; contexts are closed after the test."""
+    contexts = []
+
+    def open_tab(url: str, width: int = 1280, height: int = 800) -> Tab:
+        context = browser.new_context(viewport={"width": width, "height": height})
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        tab = Tab(context.new_page())
+
+        def on_dialog(dialog) -> None:
+            tab.dialogs.append(f"{dialog.type}: {dialog.message}")
+            dialog.dismiss()
+
+        tab.page.on("dialog", on_dialog)
+        tab.page.on("pageerror", lambda error: tab.errors.append(str(error)))
+        tab.page.on("request", lambda request: tab.requests.append(request.url))
+        tab.page.on("websocket", lambda websocket: tab.requests.append(websocket.url))
+        tab.page.goto(url)
+        return tab
+
+    yield open_tab
+    for context in contexts:
+        context.close()
+
+
+# Records when each new log entry enters the page, by the page's own clock.
+WATCH_LOG = """(selector) => {
+  const arrivals = [];
+  new MutationObserver((records) => {
+    for (const record of records) {
+      for (const node of record.addedNodes) {
+        if (node.nodeName === "LI") arrivals.push({ at: performance.now(), count: node.parentNode.children.length });
+      }
+    }
+  }).observe(document.querySelector(selector), { childList: true });
+  window.arrivals = window.arrivals || {};
+  window.arrivals[selector] = arrivals;
+}"""
+
+
+def run_chunked_section(tab: Tab, section: str, button: str, parts: int) -> tuple[list[str], list[float], list[dict]]:
+    """Click the section's button and wait for its status to say done: (texts, shown times, arrivals)."""
+    page = tab.page
+    log = f"#{section} ol"
+    page.evaluate(WATCH_LOG, log)
+    page.locator(f"#{section}").get_by_role("button", name=button, exact=True).click()
+    status = page.locator(f"#{section}").get_by_role("status")
+    expect(status).to_have_text(re.compile(rf"^Done: {parts} parts in \d+\.\d\d s\.$"))
+    texts = page.locator(f"{log} li .text").all_text_contents()
+    times = page.locator(f"{log} li .time").all_text_contents()
+    shown = [float(re.fullmatch(r"\+(\d+\.\d\d) s", time).group(1)) for time in times]
+    arrivals = page.evaluate("(selector) => window.arrivals[selector]", log)
+    return texts, shown, arrivals
+
+
+def assert_one_by_one(shown: list[float], arrivals: list[dict], pauses: list[float]) -> None:
+    """Each part entered the page on its own, a pause after the one before: not all at once."""
+    assert [a["count"] for a in arrivals] == list(range(1, len(pauses) + 2)), arrivals
+    arrived = [a["at"] / 1000 for a in arrivals]
+    for (before, after), pause in zip(itertools.pairwise(arrived), pauses, strict=True):
+        assert after - before >= MIN_GAP_SHARE * pause, f"parts arrived at {arrived} (s, page clock)"
+    for (before, after), pause in zip(itertools.pairwise(shown), pauses, strict=True):
+        assert after - before >= MIN_GAP_SHARE * pause, f"the page shows times {shown}"
+
+
+def wait_until_open(tab: Tab) -> None:
+    expect(tab.page.locator("#ws-state")).to_have_text("open")
+
+
+def send(tab: Tab, text: str) -> None:
+    """Type a message and press Enter, as a keyboard user would, then wait for its echo."""
+    message = tab.page.get_by_label("Message", exact=True)
+    message.fill(text)
+    message.press("Enter")
+    expect(message).to_be_focused()
+    expect(message).to_have_value("")
+    expect(tab.page.locator("#ws-log li.received .text").last).to_have_text(text)
+
+
+def use_every_section(tab: Tab, context: dict[str, bool]) -> None:
+    if context["use_stream"]:
+        texts, shown, arrivals = run_chunked_section(tab, "stream", "Start stream", 3)
+        assert texts == ["START", "MIDDLE", "END"]
+        assert_one_by_one(shown, arrivals, list(STREAM_DELAYS))
+    if context["use_fetch"]:
+        texts, shown, arrivals = run_chunked_section(tab, "fetch", "Fetch", FETCH_CHUNKS)
+        assert texts == [f"chunk {n} of {FETCH_CHUNKS}" for n in range(1, FETCH_CHUNKS + 1)]
+        assert_one_by_one(shown, arrivals, [FETCH_INTERVAL] * (FETCH_CHUNKS - 1))
+    if context["use_websocket"]:
+        wait_until_open(tab)
+        send(tab, "hello from the browser")
+        send(tab, XSS)
+
+
+@pytest.mark.parametrize("context", having("use_stream"), ids=combination_id)
+def test_stream_parts_appear_one_by_one(bakes, open_tab, context):
+    tab = open_tab(bakes.server(context).url)
+    texts, shown, arrivals = run_chunked_section(tab, "stream", "Start stream", 3)
+    assert texts == ["START", "MIDDLE", "END"]
+    assert_one_by_one(shown, arrivals, list(STREAM_DELAYS))
+    tab.assert_quiet()
+
+
+@pytest.mark.parametrize("context", having("use_fetch"), ids=combination_id)
+def test_queue_fetch_shows_chunks_as_the_worker_makes_them(bakes, open_tab, context):
+    tab = open_tab(bakes.server(context).url)
+    texts, shown, arrivals = run_chunked_section(tab, "fetch", "Fetch", FETCH_CHUNKS)
+    assert texts == [f"chunk {n} of {FETCH_CHUNKS}" for n in range(1, FETCH_CHUNKS + 1)]
+    assert_one_by_one(shown, arrivals, [FETCH_INTERVAL] * (FETCH_CHUNKS - 1))
+    tab.assert_quiet()
+
+
+@pytest.mark.parametrize("context", having("use_websocket"), ids=combination_id)
+def test_websocket_message_is_echoed_into_the_log(bakes, open_tab, context):
+    tab = open_tab(bakes.server(context).url)
+    wait_until_open(tab)
+    send(tab, "hello from the browser")
+    entries = tab.page.locator("#ws-log li")
+    expect(entries).to_have_count(2)
+    expect(entries.nth(0)).to_have_class("sent")
+    expect(entries.nth(0).locator(".text")).to_have_text("hello from the browser")
+    expect(entries.nth(1)).to_have_class("received")
+    tab.assert_quiet()
+
+
+@pytest.mark.parametrize("context", having("use_websocket"), ids=combination_id)
+def test_websocket_markup_is_shown_as_text_and_runs_nothing(bakes, open_tab, context):
+    tab = open_tab(bakes.server(context).url)
+    wait_until_open(tab)
+    send(tab, XSS)
+    log = tab.page.locator("#ws-log")
+    for kind in ("sent", "received"):
+        assert log.locator(f"li.{kind} .text").text_content() == XSS
+    assert log.locator("img").count() == 0
+    assert tab.page.evaluate("document.images.length") == 0
+    tab.page.wait_for_timeout(300)  # time for a stray image to fail and fire its onerror
+    assert not [url for url in tab.requests if url.endswith("/x")], tab.requests
+    tab.assert_quiet()
+
+
+@pytest.mark.parametrize("context", having("use_websocket"), ids=combination_id)
+def test_websocket_reconnects_by_itself_after_a_server_restart(bakes, open_tab, tmp_path, context):
+    # A fixed port, so the restarted server is where the page left it.
+    server = Server(bakes.project(context), tmp_path, port=free_port(), env={"REALTIME_APP_SHUTDOWN_TIMEOUT": "1"})
+    server.start()
+    try:
+        tab = open_tab(server.url)
+        state = tab.page.locator("#ws-state")
+        wait_until_open(tab)
+        send(tab, "before the restart")
+
+        assert server.stop() == 0, server.log
+        # A close the server meant is shown as such, with its code and reason, and a reconnect.
+        notice = tab.page.locator("#ws-log li.meta").first
+        expect(notice).to_have_text(
+            re.compile(r"^The server is going away \(code 1001 going away: server shutting down\); reconnecting in")
+        )
+        expect(state).not_to_have_text("open")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        tab.page.screenshot(path=ARTIFACTS / f"{combination_id(context)}-reconnecting.png")
+
+        server.start()
+        expect(state).to_have_text("open")
+        send(tab, "after the restart")
+        received = tab.page.locator("#ws-log li.received .text").all_text_contents()
+        assert received == ["before the restart", "after the restart"]
+        tab.assert_quiet()
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("context", CLIENT_COMBINATIONS, ids=combination_id)
+def test_page_is_usable_by_keyboard_and_screen_reader(bakes, open_tab, context):
+    tab = open_tab(bakes.server(context).url)
+    page = tab.page
+    sections = [name for name in ENDPOINTS if context[f"use_{name}"]]
+    ids = page.locator("main > section").evaluate_all("sections => sections.map((section) => section.id)")
+    assert [name for name in ids if name in ENDPOINTS] == sections
+    for section in sections:
+        # Every section is a region named by its heading; every log announces new entries.
+        expect(page.get_by_role("region", name=page.locator(f"#{section} h2").text_content())).to_be_visible()
+        expect(page.locator(f"#{section} ol")).to_have_attribute("aria-live", "polite")
+        expect(page.locator(f"#{section} ol")).to_have_attribute("aria-label", re.compile(r"\w"))
+    if context["use_websocket"]:
+        wait_until_open(tab)
+        expect(page.get_by_role("textbox", name="Message")).to_be_visible()
+        expect(page.locator("#ws-state")).to_have_attribute("role", "status")
+    # Tab visits every control and scrollable log in page order, and outlines whatever has focus.
+    name = "(element) => element.getAttribute('aria-label') || element.id || element.textContent.trim()"
+    focusable = page.locator("button:visible, input:visible, [tabindex='0']:visible")
+    expected = focusable.evaluate_all(f"(elements) => elements.map({name})")
+    reached = []
+    for _ in expected:
+        page.keyboard.press("Tab")
+        focused = page.evaluate(
+            f"""() => {{
+              const element = document.activeElement;
+              return {{ name: ({name})(element), outline: getComputedStyle(element).outlineStyle }};
+            }}"""
+        )
+        assert focused["outline"] != "none", f"{focused['name']} has focus but no outline"
+        reached.append(focused["name"])
+    assert reached == expected
+    tab.assert_quiet()
+
+
+@pytest.mark.parametrize("context", CLIENT_COMBINATIONS, ids=combination_id)
+def test_every_section_runs_and_the_page_fits_desktop_and_phone(bakes, open_tab, context):
+    """Use every section, then save screenshots for a reviewer: test-artifacts/browser/<combination>*.png."""
+    tab = open_tab(bakes.server(context).url)
+    page = tab.page
+    use_every_section(tab, context)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    name = combination_id(context)
+
+    cards = page.locator("main > section")
+    tops = {round(box["y"]) for box in (cards.nth(i).bounding_box() for i in range(cards.count()))}
+    assert len(tops) == 1, "on a desktop the sections sit side by side"
+    page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
+
+    page.set_viewport_size({"width": 375, "height": 740})
+    lefts = {round(box["x"]) for box in (cards.nth(i).bounding_box() for i in range(cards.count()))}
+    assert len(lefts) == 1, "on a phone the sections stack"
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "the page scrolls sideways"
+    page.screenshot(path=ARTIFACTS / f"{name}-phone.png", full_page=True)
+    tab.assert_quiet()
+
+
+NGINX_CONF = """
+daemon off;
+master_process off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log {tmp}/access.log;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    map $http_upgrade $connection_upgrade {{
+        default upgrade;
+        ''      '';
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location /app/ {{
+            proxy_pass http://127.0.0.1:{app_port}/;
+            proxy_http_version 1.1;
+            # $http_host keeps the port, which the WebSocket origin check compares with Origin.
+            proxy_set_header Host $http_host;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_buffering off;
+            proxy_read_timeout 1h;
+        }}
+    }}
+}}
+"""
+
+
+@pytest.mark.skipif(NGINX is None, reason="the sub-path test needs nginx: apt-get install nginx-light")
+def test_page_works_at_a_sub_path_behind_nginx(bakes, open_tab, tmp_path):
+    app = bakes.server(FULL)
+    port = free_port()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(tmp=tmp_path, port=port, app_port=app.port))
+    nginx = subprocess.Popen(
+        [NGINX, "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(conf)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            assert nginx.poll() is None, nginx.stderr.read().decode()
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "nginx did not start"
+                time.sleep(0.05)
+        # Without the trailing slash nginx redirects, so relative URLs resolve under /app/.
+        tab = open_tab(f"http://127.0.0.1:{port}/app")
+        assert tab.page.url == f"http://127.0.0.1:{port}/app/"
+        use_every_section(tab, FULL)
+        paths = {re.sub(r"^\w+://[^/]+", "", url) for url in tab.requests}
+        assert all(path.startswith("/app") for path in paths), paths
+        assert paths >= {
+            "/app",
+            "/app/",
+            "/app/static/style.css",
+            "/app/static/chunks.js",
+            "/app/static/websocket.js",
+            "/app/stream",
+            "/app/fetch",
+            "/app/websocket",
+        }
+        tab.assert_quiet()
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=10)
