@@ -4,6 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_DIR := build/demo
 DEMO_PROJECT := $(DEMO_DIR)/realtime-app
+# Answers for the demo project, e.g. make demo DEMO_ARGS="use_chat=true"
+DEMO_ARGS ?=
 # Extra pytest arguments, e.g. make test PYTEST_ARGS="-k hooks"
 PYTEST_ARGS ?=
 
@@ -11,6 +13,7 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make demo   generate a project with the default answers and serve it on http://127.0.0.1:8080"
+	@echo "            (other answers: make demo DEMO_ARGS=\"use_chat=true\")"
 	@echo "make test   run every test of the template (hooks, all feature combinations, their own suites)"
 	@echo "make lint   ruff over the template's tests"
 	@echo "make clean  remove the virtualenv and generated projects"
@@ -23,7 +26,7 @@ $(BIN)/.installed: requirements-dev.txt
 
 demo: $(BIN)/.installed
 	rm -rf $(DEMO_DIR)
-	$(BIN)/cookiecutter . --no-input --output-dir $(DEMO_DIR)
+	$(BIN)/cookiecutter . --no-input --output-dir $(DEMO_DIR) $(DEMO_ARGS)
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e $(DEMO_PROJECT)
 	$(BIN)/python -m realtime_app
 

@@ -10,9 +10,14 @@ SELECTED = {
     "use_fetch": {{ cookiecutter.use_fetch }},
     "use_websocket": {{ cookiecutter.use_websocket }},
     "use_js_client": {{ cookiecutter.use_js_client }},
+    "use_chat": {{ cookiecutter.use_chat }},
+    "use_docker": {{ cookiecutter.use_docker }},
+    "redis_broker": {{ cookiecutter.broker == "redis" }},
 }
 # The page's chunk reader serves both /stream and /fetch.
 SELECTED["chunked_responses"] = SELECTED["use_stream"] or SELECTED["use_fetch"]
+# docker-compose.yml puts nginx in front of several replicas only when Redis joins them.
+SELECTED["compose_nginx"] = SELECTED["use_docker"] and SELECTED["redis_broker"]
 
 # Every path that belongs to one feature, and nothing else.
 FEATURE_PATHS = {
@@ -28,6 +33,20 @@ FEATURE_PATHS = {
     ],
     "use_js_client": [PACKAGE / "client.py", PACKAGE / "static", Path("tests/test_client.py")],
     "chunked_responses": [PACKAGE / "static/chunks.js"],
+    "use_chat": [
+        PACKAGE / "chat.py",
+        PACKAGE / "chat_broker.py",
+        PACKAGE / "static/chat.js",
+        Path("tests/test_chat.py"),
+    ],
+    "redis_broker": [PACKAGE / "chat_redis.py", Path("tests/test_chat_redis.py")],
+    "use_docker": [
+        Path("Dockerfile"),
+        Path(".dockerignore"),
+        Path("docker-compose.yml"),
+        Path("tests/test_docker.py"),
+    ],
+    "compose_nginx": [Path("deploy")],
 }
 
 

@@ -20,6 +20,8 @@ ANSWERS = {
     "use_stream": {{ cookiecutter.use_stream }},
     "use_fetch": {{ cookiecutter.use_fetch }},
     "use_websocket": {{ cookiecutter.use_websocket }},
+    "use_chat": {{ cookiecutter.use_chat }},
+    "broker": {{ cookiecutter.broker | tojson }},
 }
 
 # Modules the generated project or its tests import: a package of the same name would shadow them.
@@ -105,6 +107,22 @@ def check_endpoints(answers):
     return None
 
 
+def check_chat(answers):
+    if answers["use_chat"] and not (answers["use_fetch"] or answers["use_websocket"]):
+        return "use_chat: the chat needs long polling or WebSockets; set use_fetch=true or use_websocket=true"
+    return None
+
+
+def check_broker(answers):
+    if answers["broker"] == "redis" and not answers["use_chat"]:
+        return "broker: the Redis broker carries chat messages; set use_chat=true or leave broker=memory"
+    return None
+
+
+# Rules that weigh several answers together.
+COMBINED_RULES = [check_endpoints, check_chat, check_broker]
+
+
 def fail(message):
     print(f"ERROR: {message}", file=sys.stderr)
     sys.exit(1)
@@ -115,9 +133,10 @@ def main():
         problem = rule(ANSWERS[field])
         if problem:
             fail(f"{field}: {problem}")
-    problem = check_endpoints(ANSWERS)
-    if problem:
-        fail(problem)
+    for rule in COMBINED_RULES:
+        problem = rule(ANSWERS)
+        if problem:
+            fail(problem)
 
 
 if __name__ == "__main__":

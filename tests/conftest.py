@@ -1,4 +1,4 @@
-"""Shared facts about the template: its features and the valid combinations of them."""
+"""Shared facts about the template: its features and the combinations of answers to bake."""
 
 import itertools
 from pathlib import Path
@@ -6,14 +6,64 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 FEATURES = ("use_stream", "use_fetch", "use_websocket", "use_js_client")
 ENDPOINTS = ("use_stream", "use_fetch", "use_websocket")
+DEFAULTS = {"use_chat": False, "broker": "memory", "use_docker": True}
+
+# The chat and Docker options against the endpoints they depend on: every broker with each
+# transport the chat can use (long polling, WebSocket, both), with and without the page, and
+# Docker off somewhere in each group.
+EXTRA_COMBINATIONS = [
+    {"use_stream": True, "use_fetch": True, "use_websocket": True, "use_js_client": True, "use_chat": True},
+    {
+        "use_stream": False,
+        "use_fetch": True,
+        "use_websocket": False,
+        "use_js_client": False,
+        "use_chat": True,
+        "use_docker": False,
+    },
+    {"use_stream": False, "use_fetch": False, "use_websocket": True, "use_js_client": True, "use_chat": True},
+    {
+        "use_stream": True,
+        "use_fetch": True,
+        "use_websocket": True,
+        "use_js_client": True,
+        "use_chat": True,
+        "broker": "redis",
+    },
+    {
+        "use_stream": False,
+        "use_fetch": True,
+        "use_websocket": False,
+        "use_js_client": True,
+        "use_chat": True,
+        "broker": "redis",
+        "use_docker": False,
+    },
+    {
+        "use_stream": False,
+        "use_fetch": False,
+        "use_websocket": True,
+        "use_js_client": False,
+        "use_chat": True,
+        "broker": "redis",
+    },
+    {"use_stream": True, "use_fetch": False, "use_websocket": False, "use_js_client": True, "use_docker": False},
+]
 
 
-def feature_combinations() -> list[dict[str, bool]]:
-    """Every combination of the feature booleans that the pre-gen hook accepts."""
-    combinations = (dict(zip(FEATURES, values, strict=True)) for values in itertools.product([True, False], repeat=4))
-    return [c for c in combinations if any(c[name] for name in ENDPOINTS)]
+def feature_combinations() -> list[dict]:
+    """Every combination of the endpoint and page booleans that the pre-gen hook accepts, then
+    the chat and Docker options against the endpoints they depend on."""
+    products = (dict(zip(FEATURES, values, strict=True)) for values in itertools.product([True, False], repeat=4))
+    base = [{**c, **DEFAULTS} for c in products if any(c[name] for name in ENDPOINTS)]
+    return base + [{**DEFAULTS, **extra} for extra in EXTRA_COMBINATIONS]
 
 
-def combination_id(context: dict[str, bool]) -> str:
-    """A readable test id such as 'stream+websocket+js_client'."""
-    return "+".join(name.removeprefix("use_") for name in FEATURES if context[name])
+def combination_id(context: dict) -> str:
+    """A readable test id such as 'stream+websocket+js_client+chat-redis+no-docker'."""
+    parts = [name.removeprefix("use_") for name in FEATURES if context[name]]
+    if context.get("use_chat"):
+        parts.append(f"chat-{context['broker']}")
+    if not context.get("use_docker", True):
+        parts.append("no-docker")
+    return "+".join(parts)

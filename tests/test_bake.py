@@ -20,15 +20,20 @@ COMMON_FILES = {
     ".gitignore",
     "README.md",
     "pyproject.toml",
+    "gunicorn.conf.py",
     f"{PACKAGE}/__init__.py",
     f"{PACKAGE}/__main__.py",
     f"{PACKAGE}/app.py",
+    f"{PACKAGE}/gunicorn_worker.py",
     f"{PACKAGE}/health.py",
+    f"{PACKAGE}/http_handler.py",
+    f"{PACKAGE}/wsgi.py",
     f"{PACKAGE}/server.py",
     f"{PACKAGE}/settings.py",
     "tests/conftest.py",
     "tests/test_app.py",
     "tests/test_churn.py",
+    "tests/test_gunicorn.py",
     "tests/test_limits.py",
     "tests/test_server.py",
     "tests/test_settings.py",
@@ -49,6 +54,8 @@ FEATURE_FILES = {
         f"{PACKAGE}/static/style.css",
         "tests/test_client.py",
     },
+    "use_chat": {f"{PACKAGE}/chat.py", f"{PACKAGE}/chat_broker.py", "tests/test_chat.py"},
+    "use_docker": {"Dockerfile", ".dockerignore", "docker-compose.yml", "tests/test_docker.py"},
 }
 # Text that only a feature's own code, tests and docs contain.
 FEATURE_MARKERS = {
@@ -56,7 +63,11 @@ FEATURE_MARKERS = {
     "use_fetch": ["/fetch", "fetch_chunks", "QueueBody"],
     "use_websocket": ["/websocket", "geventwebsocket", "gevent-websocket", "websocket-client", "ping_interval"],
     "use_js_client": ["static_file", "index.html"],
+    "use_chat": ["/chat/", "chat_history", "chat_broker"],
+    "use_docker": ["Dockerfile", "docker-compose", "hadolint"],
 }
+# Only the Redis broker's files mention Redis.
+REDIS_MARKERS = ["chat_redis", "redis_url", "REDIS_URL", "redis-server", "redis>="]
 TEMPLATE_SYNTAX = ("{{", "}}", "{%", "%}", "{#")
 
 
@@ -70,6 +81,12 @@ def expected_files(context: dict[str, bool]) -> set[str]:
             files.add(f"{PACKAGE}/static/chunks.js")
         if context["use_websocket"]:
             files.add(f"{PACKAGE}/static/websocket.js")
+        if context["use_chat"]:
+            files.add(f"{PACKAGE}/static/chat.js")
+    if context["broker"] == "redis":
+        files |= {f"{PACKAGE}/chat_redis.py", "tests/test_chat_redis.py"}
+        if context["use_docker"]:
+            files.add("deploy/nginx.conf")
     return files
 
 
@@ -109,9 +126,10 @@ def test_bake_has_no_template_syntax_left(baked):
 def test_bake_has_no_trace_of_disabled_features(baked):
     context, project = baked
     files = project_files(project)
-    for feature, markers in FEATURE_MARKERS.items():
-        if context[feature]:
-            continue
+    absent = {feature: markers for feature, markers in FEATURE_MARKERS.items() if not context[feature]}
+    if context["broker"] != "redis":
+        absent["broker=redis"] = REDIS_MARKERS
+    for feature, markers in absent.items():
         for name, text in files.items():
             if name == ".cookiecutter.json":
                 continue

@@ -43,13 +43,14 @@ SERVER_ENV = {
     "REALTIME_APP_FETCH_CHUNKS": str(FETCH_CHUNKS),
     "REALTIME_APP_FETCH_INTERVAL": str(FETCH_INTERVAL),
 }
-# A gap between two parts must be at least this share of the server's pause: a loaded machine
-# may deliver one part late and the next on time, but a buffered response shows no gap at all.
+# Parts must spread over at least this share of the server's pauses: a loaded machine may
+# deliver one part late and the next on time, but a buffered response shows no spread at all.
 MIN_GAP_SHARE = 0.5
 XSS = "<img src=x onerror=alert(1)>"
 TIMEOUT_MS = 15_000
 
 CLIENT_COMBINATIONS = [c for c in feature_combinations() if c["use_js_client"]]
+REDIS = shutil.which("redis-server")
 ENDPOINTS = ("stream", "fetch", "websocket")
 FULL = next(c for c in CLIENT_COMBINATIONS if all(c[f"use_{name}"] for name in ENDPOINTS))
 
@@ -126,6 +127,7 @@ class Bakes:
         self.tmp_factory = tmp_factory
         self.projects: dict[str, Path] = {}
         self.servers: dict[str, Server] = {}
+        self.redis: subprocess.Popen | None = None
 
     def project(self, context: dict[str, bool]) -> Path:
         name = combination_id(context)
@@ -139,12 +141,36 @@ class Bakes:
         name = combination_id(context)
         if name not in self.servers:
             log_dir = self.tmp_factory.mktemp(f"server-{name}")
-            self.servers[name] = Server(self.project(context), log_dir).start()
+            env = {"REDIS_URL": self.redis_url()} if context.get("broker") == "redis" else {}
+            self.servers[name] = Server(self.project(context), log_dir, env=env).start()
         return self.servers[name]
+
+    def redis_url(self) -> str:
+        """A redis-server of this worker's own, for bakes with the Redis chat broker."""
+        if self.redis is None:
+            if REDIS is None:
+                pytest.skip("the Redis chat broker needs redis-server: apt-get install redis-server")
+            port = free_port()
+            self.redis = subprocess.Popen(
+                [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", ""], stdout=subprocess.DEVNULL
+            )
+            self.redis_port = port
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, "redis-server did not start"
+                    time.sleep(0.05)
+        return f"redis://127.0.0.1:{self.redis_port}/0"
 
     def stop_all(self) -> None:
         for server in self.servers.values():
             server.stop()
+        if self.redis is not None:
+            self.redis.terminate()
+            self.redis.wait(10)
 
 
 @dataclass
@@ -237,13 +263,17 @@ def run_chunked_section(tab: Tab, section: str, button: str, parts: int) -> tupl
 
 
 def assert_one_by_one(shown: list[float], arrivals: list[dict], pauses: list[float]) -> None:
-    """Each part entered the page on its own, a pause after the one before: not all at once."""
+    """Each part entered the page on its own, spread over the server's pauses: not all at once.
+
+    A part delayed by a busy machine arrives close to the next one, so single gaps may shrink;
+    the spread from first to last still covers most of the pauses, which a buffered response
+    (every part in the same instant) cannot.
+    """
     assert [a["count"] for a in arrivals] == list(range(1, len(pauses) + 2)), arrivals
     arrived = [a["at"] / 1000 for a in arrivals]
-    for (before, after), pause in zip(itertools.pairwise(arrived), pauses, strict=True):
-        assert after - before >= MIN_GAP_SHARE * pause, f"parts arrived at {arrived} (s, page clock)"
-    for (before, after), pause in zip(itertools.pairwise(shown), pauses, strict=True):
-        assert after - before >= MIN_GAP_SHARE * pause, f"the page shows times {shown}"
+    for times, what in [(arrived, "parts arrived at (s, page clock)"), (shown, "the page shows times")]:
+        assert all(after > before for before, after in itertools.pairwise(times)), f"{what} {times}"
+        assert times[-1] - times[0] >= MIN_GAP_SHARE * sum(pauses), f"{what} {times}"
 
 
 def wait_until_open(tab: Tab) -> None:
@@ -398,7 +428,8 @@ def test_every_section_runs_and_the_page_fits_desktop_and_phone(bakes, open_tab,
 
     cards = page.locator("main > section")
     tops = {round(box["y"]) for box in (cards.nth(i).bounding_box() for i in range(cards.count()))}
-    assert len(tops) == 1, "on a desktop the sections sit side by side"
+    # Up to three cards share a row on a desktop (more wrap to the next one).
+    assert len(tops) == -(-cards.count() // 3), "on a desktop the sections sit side by side"
     page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
 
     page.set_viewport_size({"width": 375, "height": 740})
@@ -484,3 +515,24 @@ def test_page_works_at_a_sub_path_behind_nginx(bakes, open_tab, tmp_path):
     finally:
         nginx.terminate()
         nginx.wait(timeout=10)
+
+
+@pytest.mark.parametrize("context", having("use_chat"), ids=combination_id)
+def test_two_tabs_chat_with_each_other(bakes, open_tab, context):
+    url = bakes.server(context).url
+    first, second = open_tab(url), open_tab(url)
+    room = f"tabs-{time.monotonic_ns()}"
+    for tab in (first, second):
+        tab.page.get_by_label("Room").fill(room)
+        tab.page.get_by_role("button", name="Join").click()
+        expect(tab.page.locator("#chat-status")).to_contain_text(f"In room “{room}”")
+
+    for speaker, listener, text in [(first, second, "hello from tab one"), (second, first, XSS)]:
+        say = speaker.page.get_by_label("Say")
+        say.fill(text)
+        say.press("Enter")
+        for tab in (speaker, listener):
+            expect(tab.page.locator("#chat-log li .text").last).to_have_text(text)
+    assert first.page.locator("#chat-log img").count() == 0
+    for tab in (first, second):
+        tab.assert_quiet()

@@ -45,6 +45,8 @@ BAD_ANSWERS = [
         "use_stream, use_fetch, use_websocket",
         "turn at least one on",
     ),
+    (["use_chat=true", "use_fetch=false", "use_websocket=false"], "use_chat", "set use_fetch=true"),
+    (["broker=redis"], "broker", "set use_chat=true"),
 ]
 
 
@@ -68,6 +70,13 @@ def test_a_boolean_that_is_not_one_is_refused_without_a_folder(tmp_path):
     result = generate(tmp_path, "use_stream=maybe")
     assert result.returncode != 0
     assert "use_stream could not be converted to a boolean" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unknown_broker_is_refused_without_a_folder(tmp_path):
+    result = generate(tmp_path, "use_chat=true", "broker=kafka")
+    assert result.returncode != 0
+    assert "broker" in result.stderr and "memory" in result.stderr
     assert list(tmp_path.iterdir()) == []
 
 

@@ -1,12 +1,25 @@
 """Fixtures: an in-process app for WebTest, and the real server in its own process."""
 
 import http.client
+{%- if cookiecutter.use_chat %}
+import json
+{%- endif %}
 import os
 import re
+{%- if cookiecutter.broker == "redis" %}
+import shutil
+{%- endif %}
 import signal
+import socket
 import subprocess
 import sys
 import time
+{%- if cookiecutter.use_chat %}
+import urllib.request
+{%- endif %}
+{%- if cookiecutter.broker == "redis" %}
+from dataclasses import replace
+{%- endif %}
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -29,6 +42,9 @@ FAST = Settings(
     fetch_chunks=3,
     fetch_interval=0.25,
 {%- endif %}
+{%- if cookiecutter.use_chat %}
+    chat_poll_timeout=1.0,
+{%- endif %}
 )
 SRC = Path({{ cookiecutter.package_name }}.__file__).resolve().parent.parent
 
@@ -42,6 +58,13 @@ def settings() -> Settings:
 def app(settings: Settings) -> webtest.TestApp:
     """The WSGI app in this process: quick checks of status, headers and bodies."""
     return webtest.TestApp(create_app(settings))
+
+
+def free_port() -> int:
+    """A loopback port free right now, for a server that must listen on a known one."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def process_env() -> dict[str, str]:
@@ -138,3 +161,88 @@ def _read_lines_timed(url: str, timeout: float = 20.0) -> list[tuple[str, float]
 def read_lines_timed():
     """GET a URL over a real socket; return each line and the seconds it took to arrive."""
     return _read_lines_timed
+{%- if cookiecutter.use_chat %}
+
+
+def http_json(method: str, url: str, body: dict | None = None) -> dict:
+    """A JSON request over a real socket; returns the decoded answer."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+{%- if cookiecutter.broker == "redis" %}
+
+
+class RedisServer:
+    """redis-server on a free loopback port, with persistence so ids survive a restart."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self.directory = directory
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        command += ["--dir", str(self.directory), "--appendonly", "yes", "--save", ""]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if self.command(b"PING").startswith(b"+PONG"):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def command(self, *words: bytes) -> bytes:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as sock:
+            sock.sendall(b" ".join(words) + b"\r\n")
+            return sock.recv(1024)
+
+    def flush(self) -> None:
+        assert self.command(b"FLUSHALL").startswith(b"+OK")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory):
+    """A real Redis for the chat broker; tests that need one skip without redis-server."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("the Redis broker's tests need redis-server: apt-get install redis-server")
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def chat_settings(redis_server: RedisServer) -> Settings:
+    """Settings whose chat runs on the test Redis."""
+    return replace(FAST, redis_url=redis_server.url)
+
+
+@pytest.fixture(scope="session")
+def chat_server(tmp_path_factory: pytest.TempPathFactory, chat_settings: Settings):
+    """A real server for the chat tests."""
+    server = LiveServer(chat_settings, tmp_path_factory.mktemp("chat") / "server.log")
+    yield server
+    server.stop()
+{%- else %}
+
+
+@pytest.fixture(scope="session")
+def chat_settings() -> Settings:
+    return FAST
+
+
+@pytest.fixture(scope="session")
+def chat_server(live_server: LiveServer) -> LiveServer:
+    """A real server for the chat tests (its broker is in memory)."""
+    return live_server
+{%- endif %}
+{%- endif %}

@@ -8,6 +8,7 @@ SECTIONS = {
     "stream": {{ cookiecutter.use_stream }},
     "fetch": {{ cookiecutter.use_fetch }},
     "websocket": {{ cookiecutter.use_websocket }},
+    "chat": {{ cookiecutter.use_chat }},
 }
 
 

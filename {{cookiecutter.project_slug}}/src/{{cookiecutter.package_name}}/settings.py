@@ -11,6 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 ENV_PREFIX = "{{ cookiecutter.package_name | upper }}_"
+# Conventional names that some settings are also read from; the prefixed name wins.
+ENV_ALIASES: dict[str, str] = {
+{%- if cookiecutter.broker == "redis" %}"redis_url": "REDIS_URL"{% endif -%}
+}
 
 
 class SettingsError(ValueError):
@@ -56,6 +60,19 @@ class Settings:
     fetch_interval: float = 1.0
     fetch_queue_size: int = 16
 {%- endif %}
+{%- if cookiecutter.use_chat %}
+    # Chat: messages kept per room for late joiners and pollers, the longest message text, how
+    # long a long poll waits, and how many messages may queue for one slow client before it
+    # is dropped (it then catches up from the history).
+    chat_history: int = 100
+    chat_max_text: int = 2000
+    chat_poll_timeout: float = 25.0
+    chat_queue_size: int = 256
+{%- endif %}
+{%- if cookiecutter.broker == "redis" %}
+    # The Redis that carries chat messages between processes; REDIS_URL works too.
+    redis_url: str = "redis://127.0.0.1:6379/0"
+{%- endif %}
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -80,6 +97,12 @@ class Settings:
         if self.ping_interval < 0 or self.ping_timeout <= 0:
             raise SettingsError("ping_interval: 0 or more seconds; ping_timeout: more than 0")
 {%- endif %}
+{%- if cookiecutter.use_chat %}
+        if min(self.chat_history, self.chat_max_text, self.chat_queue_size) < 1:
+            raise SettingsError("chat_history, chat_max_text and chat_queue_size: at least 1")
+        if self.chat_poll_timeout <= 0:
+            raise SettingsError("chat_poll_timeout: must be more than 0 seconds")
+{%- endif %}
 {%- if cookiecutter.use_fetch %}
         if self.fetch_chunks < 1 or self.fetch_interval < 0 or self.fetch_queue_size < 1:
             raise SettingsError(
@@ -94,6 +117,9 @@ class Settings:
         values: dict[str, object] = {}
         for field in fields(cls):
             name = ENV_PREFIX + field.name.upper()
+            alias = ENV_ALIASES.get(field.name)
+            if name not in environ and alias and alias in environ:
+                name = alias
             if name in environ:
                 values[field.name] = _parse(name, environ[name], field.type)
         values.update({key: value for key, value in overrides.items() if value is not None})

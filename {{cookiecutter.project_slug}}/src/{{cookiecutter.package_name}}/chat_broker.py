@@ -1,0 +1,127 @@
+"""Chat rooms in one process: ids, bounded history, and fan-out to subscribers.
+
+Every message is {"id", "room", "text", "ts"}, with ids increasing by one per room. Clients
+keep the last id they saw as a cursor, so a poller or a reconnecting socket asks for what came
+after it and sees nothing twice and nothing missed (as far back as the history reaches).
+{%- if cookiecutter.broker == "redis" %}
+chat_redis.py implements the same interface across processes with Redis.
+{%- endif %}
+"""
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import gevent
+from gevent.queue import Full, Queue
+
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+Message = dict  # {"id": int, "room": str, "text": str, "ts": float}
+
+
+class BrokerUnavailable(Exception):
+    """The broker cannot take messages right now (e.g. Redis is restarting)."""
+
+
+class SlowConsumer(Exception):
+    """The subscriber fell more than its queue behind and was dropped."""
+
+
+class Subscription:
+    """One client's view of a room: a bounded queue of new messages.
+
+    A client that reads slower than the room talks fills its queue; it is then dropped
+    (`on_overflow` runs, get() raises SlowConsumer) instead of holding memory without bound.
+    It catches up from the history when it comes back with its cursor.
+    """
+
+    def __init__(self, room: str, maxsize: int, on_overflow: Callable[[], None] | None) -> None:
+        self.room = room
+        self.queue: Queue = Queue(maxsize)
+        self.on_overflow = on_overflow
+        self.overflowed = False
+
+    def deliver(self, message: Message) -> None:
+        if self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(message)
+        except Full:
+            self.overflowed = True
+            if self.on_overflow is not None:
+                gevent.spawn(self.on_overflow)
+
+    def get(self, timeout: float | None = None) -> Message:
+        """The next message; raises gevent.queue.Empty after `timeout`, SlowConsumer if dropped."""
+        if self.overflowed:
+            raise SlowConsumer
+        return self.queue.get(timeout=timeout)
+
+
+class Broker(Protocol):
+    def publish(self, room: str, text: str) -> Message: ...
+    def history(self, room: str, since: int) -> list[Message]: ...
+    def subscribe(
+        self, room: str, on_overflow: Callable[[], None] | None = None
+    ) -> Subscription: ...
+    def unsubscribe(self, subscription: Subscription) -> None: ...
+
+
+@dataclass
+class Room:
+    history: deque
+    last_id: int = 0
+    subscribers: set[Subscription] = field(default_factory=set)
+
+
+class MemoryBroker:
+    """Rooms held in this process: no dependencies, but one process only."""
+
+    def __init__(self, history_size: int, queue_size: int) -> None:
+        self.history_size = history_size
+        self.queue_size = queue_size
+        self.rooms: dict[str, Room] = {}
+
+    def _room(self, name: str) -> Room:
+        if name not in self.rooms:
+            self.rooms[name] = Room(history=deque(maxlen=self.history_size))
+        return self.rooms[name]
+
+    def publish(self, room: str, text: str) -> Message:
+        state = self._room(room)
+        state.last_id += 1
+        message = {"id": state.last_id, "room": room, "text": text, "ts": round(time.time(), 3)}
+        state.history.append(message)
+        for subscription in list(state.subscribers):
+            subscription.deliver(message)
+        return message
+
+    def history(self, room: str, since: int) -> list[Message]:
+        state = self.rooms.get(room)
+        return [m for m in state.history if m["id"] > since] if state else []
+
+    def subscribe(self, room: str, on_overflow: Callable[[], None] | None = None) -> Subscription:
+        subscription = Subscription(room, self.queue_size, on_overflow)
+        self._room(room).subscribers.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        state = self.rooms.get(subscription.room)
+        if state is not None:
+            state.subscribers.discard(subscription)
+
+
+def make_broker(settings: Settings) -> Broker:
+{%- if cookiecutter.broker == "redis" %}
+    from .chat_redis import RedisBroker
+
+    return RedisBroker(settings.redis_url, settings.chat_history, settings.chat_queue_size)
+{%- else %}
+    return MemoryBroker(settings.chat_history, settings.chat_queue_size)
+{%- endif %}

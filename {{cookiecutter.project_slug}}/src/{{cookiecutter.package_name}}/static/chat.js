@@ -1,0 +1,127 @@
+// Chat: join a room, see its messages as they arrive, send your own. Over a WebSocket when the
+// page says so (data-transport="socket"), else by long polling; either way the last message id
+// is kept as a cursor, so a reconnect or the next poll asks only for what came after it.
+"use strict";
+
+(() => {
+  const section = document.getElementById("chat");
+  const joinForm = document.getElementById("chat-join");
+  const roomInput = document.getElementById("chat-room");
+  const sendForm = document.getElementById("chat-form");
+  const textInput = document.getElementById("chat-text");
+  const status = document.getElementById("chat-status");
+  const log = document.getElementById("chat-log");
+  const useSocket = section.dataset.transport === "socket";
+
+  let room = null;
+  let cursor = 0;
+  let session = 0; // bumped on every join, so the loops of an old room stop
+  let socket = null;
+  let failures = 0;
+
+  function roomUrl(suffix = "") {
+    return new URL(`chat/${encodeURIComponent(room)}${suffix}`, location.href); // relative
+  }
+
+  function show(message) {
+    if (message.id <= cursor) return; // seen already
+    cursor = message.id;
+    const item = document.createElement("li");
+    const time = document.createElement("span");
+    time.className = "time";
+    time.textContent = new Date(message.ts * 1000).toLocaleTimeString() + " ";
+    const text = document.createElement("span");
+    text.className = "text";
+    text.textContent = message.text; // text, never HTML
+    item.append(time, text);
+    log.append(item);
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function backoff() {
+    const ceiling = Math.min(15000, 500 * 2 ** failures);
+    failures += 1;
+    return ceiling / 2 + Math.random() * (ceiling / 2);
+  }
+
+  function connectSocket(mine) {
+    const url = roomUrl("/ws");
+    url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+    url.searchParams.set("since", cursor);
+    socket = new WebSocket(url);
+    socket.addEventListener("open", () => {
+      failures = 0;
+      status.textContent = `In room “${room}” (WebSocket).`;
+    });
+    socket.addEventListener("message", (event) => {
+      const data = JSON.parse(event.data);
+      if (data.error) status.textContent = data.error;
+      else show(data);
+    });
+    socket.addEventListener("close", (event) => {
+      if (mine !== session) return; // left this room on purpose
+      const wait = backoff();
+      status.textContent = `Connection closed (code ${event.code}); reconnecting in ${(wait / 1000).toFixed(1)} s…`;
+      setTimeout(() => mine === session && connectSocket(mine), wait);
+    });
+  }
+
+  async function poll(mine) {
+    status.textContent = `In room “${room}” (long polling).`;
+    while (mine === session) {
+      try {
+        const response = await fetch(roomUrl(`?since=${cursor}`), { cache: "no-store" });
+        if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
+        const page = await response.json();
+        if (mine !== session) return;
+        failures = 0;
+        status.textContent = `In room “${room}” (long polling).`;
+        page.messages.forEach(show);
+      } catch (error) {
+        const wait = backoff();
+        status.textContent = `Polling failed (${error.message}); retrying in ${(wait / 1000).toFixed(1)} s…`;
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+    }
+  }
+
+  function join(name) {
+    session += 1;
+    room = name;
+    cursor = 0;
+    failures = 0;
+    log.replaceChildren();
+    if (socket) socket.close(1000, "left the room");
+    status.textContent = `Joining “${room}”…`;
+    if (useSocket) connectSocket(session);
+    else poll(session);
+  }
+
+  joinForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    join(roomInput.value.trim());
+  });
+
+  sendForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = textInput.value;
+    if (!text.trim() || room === null) return;
+    if (useSocket && socket && socket.readyState === WebSocket.OPEN) {
+      socket.send(JSON.stringify({ text }));
+    } else {
+      const response = await fetch(roomUrl(), {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ text }),
+      });
+      if (!response.ok) {
+        status.textContent = `Not sent: ${await response.text()}`;
+        return;
+      }
+    }
+    textInput.value = "";
+    textInput.focus();
+  });
+
+  join(roomInput.value.trim());
+})();
