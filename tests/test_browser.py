@@ -5,7 +5,6 @@ never downloads a browser. Without Chromium or Playwright the whole module is sk
 line that says how to enable it. Screenshots go to test-artifacts/browser/ (not committed).
 """
 
-import itertools
 import os
 import re
 import shutil
@@ -263,16 +262,17 @@ def run_chunked_section(tab: Tab, section: str, button: str, parts: int) -> tupl
 
 
 def assert_one_by_one(shown: list[float], arrivals: list[dict], pauses: list[float]) -> None:
-    """Each part entered the page on its own, spread over the server's pauses: not all at once.
+    """Each part entered the page as its own entry, spread over the server's pauses: not all at once.
 
-    A part delayed by a busy machine arrives close to the next one, so single gaps may shrink;
-    the spread from first to last still covers most of the pauses, which a buffered response
-    (every part in the same instant) cannot.
+    A part delayed by a busy machine arrives close to the next one (the page may even add both
+    in one task), so single gaps may shrink; the spread from first to last still covers most of
+    the pauses, which a buffered response (every part in the same instant) cannot.
     """
-    assert [a["count"] for a in arrivals] == list(range(1, len(pauses) + 2)), arrivals
+    counts = [a["count"] for a in arrivals]
+    assert len(counts) == len(pauses) + 1 and counts[-1] == len(pauses) + 1, arrivals
     arrived = [a["at"] / 1000 for a in arrivals]
     for times, what in [(arrived, "parts arrived at (s, page clock)"), (shown, "the page shows times")]:
-        assert all(after > before for before, after in itertools.pairwise(times)), f"{what} {times}"
+        assert times == sorted(times), f"{what} {times}"
         assert times[-1] - times[0] >= MIN_GAP_SHARE * sum(pauses), f"{what} {times}"
 
 
