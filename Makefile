@@ -9,13 +9,14 @@ DEMO_ARGS ?=
 # Extra pytest arguments, e.g. make test PYTEST_ARGS="-k hooks"
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint clean help
+.PHONY: demo test lint bench clean help
 
 help:
 	@echo "make demo   generate a project with the default answers and serve it on http://127.0.0.1:8080"
 	@echo "            (other answers: make demo DEMO_ARGS=\"use_chat=true\")"
 	@echo "make test   run every test of the template (hooks, all feature combinations, their own suites)"
 	@echo "make lint   ruff over the template's tests"
+	@echo "make bench  benchmark the generated server beside aiohttp, websockets and waitress (bench/RESULTS.md)"
 	@echo "make clean  remove the virtualenv and generated projects"
 
 $(BIN)/.installed: requirements-dev.txt
@@ -36,6 +37,13 @@ lint: $(BIN)/.installed
 
 test: lint
 	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
+
+# The generated server side by side with its peers; writes bench/RESULTS.md and bench/results.png.
+# Needs Node.js 18+ (the load client). Quicker trial: make bench BENCH_ARGS=--quick
+BENCH_ARGS ?=
+bench: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build

@@ -8,6 +8,7 @@ monkey.patch_all()
 
 import contextvars
 import logging
+import os
 import resource
 import signal
 
@@ -25,6 +26,10 @@ from .websocket_handler import configure as configure_websocket_handler
 {%- endif %}
 
 log = logging.getLogger(__name__)
+
+# Spawning tracks each greenlet's parent and stack, for debugging; one greenlet per connection
+# makes that a cost on every connection. GEVENT_TRACK_GREENLET_TREE=1 turns it back on.
+gevent.config.track_greenlet_tree = os.environ.get("GEVENT_TRACK_GREENLET_TREE", "0") == "1"
 
 
 def raise_open_file_limit() -> int:

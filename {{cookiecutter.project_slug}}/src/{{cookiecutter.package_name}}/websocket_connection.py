@@ -3,6 +3,9 @@
 gevent-websocket's own WebSocket class drops close codes, accepts unmasked and oversized frames,
 and unmasks byte by byte in Python. This class replaces it behind the same small API:
 receive(), send(), close() and `closed`.
+
+It is also built to be cheap: it reads the socket in large chunks and parses frames out of its
+own buffer, holds no buffer while idle, and does its byte-wide work (unmasking, UTF-8) in C.
 """
 
 import logging
@@ -15,12 +18,30 @@ from contextlib import suppress
 from gevent.lock import Semaphore
 from geventwebsocket.exceptions import WebSocketError
 
+try:  # Optional: the websockets package ships a vectorised unmask in C; never required.
+    from websockets.speedups import apply_mask
+except ImportError:
+    apply_mask = None
+
 log = logging.getLogger(__name__)
 
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 KNOWN_OPCODES = {CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG}
 # Close codes a peer may send (RFC 6455 section 7.4); 3000-4999 belong to libraries and apps.
 PEER_CLOSE_CODES = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014}
+
+# Bytes asked of the socket per read: many small frames or a 64 KiB one in one system call,
+# and small enough that the allocator serves it from the heap rather than with mmap.
+RECV_SIZE = 65536
+# Frames up to this size are sent header and payload in one write: copying is cheaper than a
+# second system call. Larger payloads are sent as they are, without a copy.
+COPY_LIMIT = 1 << 20
+
+_unpack_16 = struct.Struct("!H").unpack_from
+_unpack_64 = struct.Struct("!Q").unpack_from
+_pack_header = struct.Struct("!BB").pack
+_pack_header_16 = struct.Struct("!BBH").pack
+_pack_header_64 = struct.Struct("!BBQ").pack
 
 
 class ProtocolViolation(Exception):
@@ -39,12 +60,14 @@ class ConnectionLost(Exception):
 def unmask(payload: bytes, mask: bytes) -> bytes:
     """XOR `payload` with the repeated 4-byte `mask`.
 
-    One big-integer XOR over the whole buffer runs in C: about 50 times faster than a Python
-    loop over the bytes for a 64 KiB message.
+    One big-integer XOR over the whole buffer runs in C: about 0.2 ms for 64 KiB, where a
+    Python loop over the bytes takes 10 ms. With `websockets` installed it takes 3 µs.
     """
     length = len(payload)
     if not length:
-        return payload
+        return b""
+    if apply_mask is not None:
+        return apply_mask(payload, mask)
     key = (mask * (length // 4 + 1))[:length]
     masked = int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")
     return masked.to_bytes(length, "little")
@@ -53,14 +76,19 @@ def unmask(payload: bytes, mask: bytes) -> bytes:
 def frame_header(opcode: int, length: int) -> bytes:
     """The header of a final, unmasked frame, as a server sends it."""
     if length < 126:
-        return struct.pack("!BB", 0x80 | opcode, length)
+        return _pack_header(0x80 | opcode, length)
     if length < 1 << 16:
-        return struct.pack("!BBH", 0x80 | opcode, 126, length)
-    return struct.pack("!BBQ", 0x80 | opcode, 127, length)
+        return _pack_header_16(0x80 | opcode, 126, length)
+    return _pack_header_64(0x80 | opcode, 127, length)
 
 
 class WebSocket:
-    """A server-side WebSocket over a connection that has finished its handshake."""
+    """A server-side WebSocket over a connection that has finished its handshake.
+
+    `read(n)` returns what has arrived, up to n bytes, and b"" once the peer has closed
+    (socket.recv); `write(data)` sends all of `data`. `read_ahead` is what the HTTP reader had
+    already received past the handshake.
+    """
 
     def __init__(
         self,
@@ -69,12 +97,16 @@ class WebSocket:
         write: Callable[[bytes], None],
         abort: Callable[[], None],
         max_message_size: int,
+        read_ahead: bytes = b"",
     ) -> None:
         self.environ = environ
         self._read = read
         self._write = write
         self._abort = abort
         self.max_message_size = max_message_size
+        # Received, not yet parsed bytes, and where parsing stands in them.
+        self._buffer = read_ahead
+        self._pos = 0
         # Pings and shutdown closes come from other greenlets: one frame at a time on the wire.
         self._send_lock = Semaphore()
         self._close_sent = False
@@ -101,17 +133,15 @@ class WebSocket:
         except (ConnectionLost, OSError):
             self.close_code = 1006  # abnormal closure: no close frame arrived
         self._close_received = True
+        self._buffer = b""
         return None
 
     def send(self, message: str | bytes, binary: bool | None = None) -> None:
         """Send one message; str goes as text and bytes as binary unless `binary` says otherwise."""
-        if binary is None:
-            binary = not isinstance(message, str)
-        if binary:
-            payload = message.encode() if isinstance(message, str) else bytes(message)
-            self._send_frame(BINARY, payload)
+        if isinstance(message, str):
+            self._send_frame(BINARY if binary else TEXT, message.encode())
         else:
-            self._send_frame(TEXT, message.encode() if isinstance(message, str) else bytes(message))
+            self._send_frame(TEXT if binary is False else BINARY, bytes(message))
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake; receive() returns None once the peer has answered."""
@@ -129,12 +159,6 @@ class WebSocket:
         self._abort()
 
     # Reading
-
-    def _read_exactly(self, size: int) -> bytes:
-        data = self._read(size)
-        if len(data) < size:
-            raise ConnectionLost
-        return data
 
     def _read_message(self) -> str | bytes | None:
         opcode = None  # of a fragmented message being assembled
@@ -174,7 +198,10 @@ class WebSocket:
             raise ProtocolViolation(1007, "text message is not valid UTF-8") from None
 
     def _read_frame(self, message_size: int) -> tuple[bool, int, bytes]:
-        first, second = self._read_exactly(2)
+        buffer, at = self._buffer, self._pos
+        if len(buffer) - at < 2:
+            buffer, at = self._fill(2)
+        first, second = buffer[at], buffer[at + 1]
         fin = bool(first & 0x80)
         opcode = first & 0x0F
         length = second & 0x7F
@@ -189,15 +216,53 @@ class WebSocket:
                 raise ProtocolViolation(1002, "control frames must not be fragmented")
             if length > 125:
                 raise ProtocolViolation(1002, "control frame longer than 125 bytes")
-        elif length == 126:
-            (length,) = struct.unpack("!H", self._read_exactly(2))
+        # Two bytes, the extended length if any, then the 4-byte mask.
+        header = 6 if length < 126 else 8 if length == 126 else 14
+        if len(buffer) - at < header:
+            buffer, at = self._fill(header)
+        if length == 126:
+            (length,) = _unpack_16(buffer, at + 2)
         elif length == 127:
-            (length,) = struct.unpack("!Q", self._read_exactly(8))
+            (length,) = _unpack_64(buffer, at + 2)
         # Refuse before reading the payload, so an oversized message is never buffered.
         if opcode < CLOSE and message_size + length > self.max_message_size:
             raise ProtocolViolation(1009, f"message larger than {self.max_message_size} bytes")
-        mask = self._read_exactly(4)
-        return fin, opcode, unmask(self._read_exactly(length), mask)
+        start = at + header
+        mask = buffer[start - 4 : start]
+        end = start + length
+        if end < len(buffer):
+            payload = buffer[start:end]  # more frames follow in the buffer
+            self._pos = end
+        elif end == len(buffer):
+            payload = buffer[start:end]
+            self._buffer, self._pos = b"", 0  # hold nothing while waiting for the next frame
+        else:
+            payload = self._read_rest(memoryview(buffer)[start:], length)
+        return fin, opcode, unmask(payload, mask)
+
+    def _fill(self, size: int) -> tuple[bytes, int]:
+        """Receive until at least `size` unparsed bytes are buffered; return buffer and position."""
+        data = self._buffer[self._pos :]
+        while len(data) < size:
+            chunk = self._read(RECV_SIZE)
+            if not chunk:
+                raise ConnectionLost
+            data = data + chunk if data else chunk
+        self._buffer, self._pos = data, 0
+        return data, 0
+
+    def _read_rest(self, have: memoryview, length: int) -> bytes:
+        """Receive exactly the rest of a payload, so that nothing past it is buffered."""
+        parts = [have]
+        missing = length - len(have)
+        while missing:
+            chunk = self._read(min(missing, RECV_SIZE))
+            if not chunk:
+                raise ConnectionLost
+            parts.append(chunk)
+            missing -= len(chunk)
+        self._buffer, self._pos = b"", 0
+        return b"".join(parts)
 
     def _on_close_frame(self, payload: bytes) -> None:
         if len(payload) == 1:
@@ -235,10 +300,10 @@ class WebSocket:
         header = frame_header(opcode, len(payload))
         with self._send_lock:
             try:
-                if len(payload) < 65536:
-                    self._write(header + payload)  # one send for small frames
+                if len(payload) <= COPY_LIMIT:
+                    self._write(header + payload)  # one system call
                 else:
-                    self._write(header)  # no copy of a large payload
+                    self._write(header)
                     self._write(payload)
             except OSError as error:
                 self._close_received = True

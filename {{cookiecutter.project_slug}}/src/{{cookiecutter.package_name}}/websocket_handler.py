@@ -8,6 +8,7 @@ gevent-websocket's handler upgrades any request that asks, answers some bad hand
 import base64
 import binascii
 import hashlib
+import io
 import logging
 import socket
 import time
@@ -18,11 +19,18 @@ import gevent
 from geventwebsocket.handler import WebSocketHandler as GeventWebSocketHandler
 
 from .settings import Settings
-from .websocket_connection import WebSocket
+from .websocket_connection import RECV_SIZE, WebSocket
 
 log = logging.getLogger(__name__)
 
 ACCEPT_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # fixed by RFC 6455
+
+
+NO_BODY = io.BytesIO()  # wsgi.input after an upgrade: a handshake has no body
+
+
+def _discard(data: bytes) -> None:
+    """The write() callable of a WebSocket route's unsent HTTP response."""
 
 
 class WebSocketHandler(GeventWebSocketHandler):
@@ -51,6 +59,9 @@ class WebSocketHandler(GeventWebSocketHandler):
             return "400 Bad Request", "a WebSocket handshake needs 'Connection: Upgrade'", []
         if self.request_version != "HTTP/1.1":
             return "400 Bad Request", "a WebSocket handshake needs HTTP/1.1", []
+        if int(environ.get("CONTENT_LENGTH") or 0) or "HTTP_TRANSFER_ENCODING" in environ:
+            # Its bytes would be taken for frames.
+            return "400 Bad Request", "a WebSocket handshake has no body", []
         if environ.get("HTTP_SEC_WEBSOCKET_VERSION") != "13":
             return (
                 "426 Upgrade Required",
@@ -91,10 +102,11 @@ class WebSocketHandler(GeventWebSocketHandler):
         digest = hashlib.sha1((key + ACCEPT_GUID).encode("ascii")).digest()
         self.websocket = WebSocket(
             self.environ,
-            read=self.rfile.read,
-            write=self.socket.sendall,
+            read=self.read_some,
+            write=self.send_all,
             abort=self.abort_connection,
             max_message_size=self.max_message_size,
+            read_ahead=self.release_http_reader(),
         )
         self.environ.update({"wsgi.websocket": self.websocket, "wsgi.websocket_version": "13"})
         self.start_response(
@@ -106,28 +118,76 @@ class WebSocketHandler(GeventWebSocketHandler):
             ],
         )
         self.write(b"")  # sends the 101 now; the route may wait before it speaks
+        self.response_headers = None  # sent; nothing reads them again
+
+    def release_http_reader(self) -> bytes:
+        """Free what only HTTP needed; return any bytes the HTTP reader had read ahead.
+
+        From here on the WebSocket reads the socket itself, so the buffered request reader
+        (8 KiB) and the parsed request headers (kept in environ as well) would only weigh on
+        every idle connection. A client must wait for the 101 before it sends frames, so the
+        read-ahead is normally empty; whatever came early is handed over, not lost.
+        """
+        timeout = self.socket.gettimeout()
+        self.socket.settimeout(0.0)  # take what is there, never wait
+        try:
+            read_ahead = self.rfile.read1(RECV_SIZE) or b""
+        except OSError:
+            read_ahead = b""  # the connection is gone; the first receive() will say so
+        finally:
+            self.socket.settimeout(timeout)
+        self.rfile.close()  # the socket stays open
+        # Drop every reference to the reader, and the parsed headers (environ has them too).
+        self.rfile = self.wsgi_input.rfile = self.environ["wsgi.input"] = NO_BODY
+        del self.headers  # back to pywsgi's empty class-level default
+        # Idle sockets wait for data on a watcher of their own (see read_some).
+        self.readable = gevent.get_hub().loop.io(self.socket.fileno(), 1)
+        self.drained = True
+        return read_ahead
+
+    def read_some(self, size: int) -> bytes:
+        """Up to `size` bytes from the socket, waiting for them if need be.
+
+        When the last read emptied the socket, wait for data before reading rather than after
+        a failed read: one system call per read instead of two, and an idle connection waits
+        in the hub with a shorter stack to keep (greenlets save their stack while they wait).
+        """
+        if self.drained:
+            gevent.get_hub().wait(self.readable)
+        data = self.socket.recv(size)
+        self.drained = len(data) < size
+        return data
+
+    def send_all(self, data: bytes) -> None:
+        """socket.sendall without gevent's extra getsockopt() call on every message."""
+        sent = self.socket.send(data)
+        if sent < len(data):
+            self.socket.sendall(memoryview(data)[sent:])
 
     def run_websocket(self) -> None:
         """Run the route with the socket in environ; its HTTP response, if any, is not sent."""
         ws = self.websocket
-        statuses: list[str] = []
-
-        def start_response(status: str, headers: list, exc_info=None):
-            statuses.append(status)
-            return lambda data: None
-
         self.open_sockets.add(ws)
+        self.route_failed = False
         try:
-            for _ in self.application(self.environ, start_response):
+            # Through __call__ itself: an app object called as a function costs one more C-level
+            # call, and every idle WebSocket keeps a copy of its stack (about 0.8 KiB here).
+            for _ in self.application.__call__(self.environ, self.route_start_response):
                 pass
         except Exception:
             log.exception("WebSocket route failed for %s", self.environ.get("PATH_INFO"))
-            statuses.append("500")
+            self.route_failed = True
         finally:
             self.open_sockets.discard(ws)
-            failed = any(status.startswith("5") for status in statuses)
-            ws.close(1011, "internal error") if failed else ws.close(1000)
+            self.readable.close()
+            ws.close(1011, "internal error") if self.route_failed else ws.close(1000)
             self.environ["wsgi.websocket"] = None
+
+    def route_start_response(self, status: str, headers: list, exc_info=None):
+        """The route's HTTP response is not sent (the socket speaks WebSocket now); a failure
+        (5xx) closes the socket with 1011 instead."""
+        self.route_failed = self.route_failed or status.startswith("5")
+        return _discard
 
     def abort_connection(self) -> None:
         with suppress(OSError, AttributeError):  # already gone
