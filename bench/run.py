@@ -320,9 +320,9 @@ class Bench:
         self.rows: list[dict] = []
         self.notes: list[str] = []
 
-    def measure(self, scenario: str, case: str, names: list[str], body) -> None:
+    def measure(self, scenario: str, case: str, names: list[str], body, runs: int | None = None) -> None:
         """Run `body(server)` on a fresh server of each name, `runs` times, interleaved."""
-        for run in range(self.plan.runs):
+        for run in range(runs or self.plan.runs):
             for name in names:
                 try:
                     server = RunningServer(self.specs[name])
@@ -369,7 +369,8 @@ class Bench:
                     server, "echo", 120, conns=conns, size=32, warmup=1, duration=self.plan.echo_seconds, timeout=60
                 )
 
-            self.measure("echo", f"{conns:,} connections, 32 B text", names, body)
+            # Small-message echo swings most from run to run on a shared VM: two more runs.
+            self.measure("echo", f"{conns:,} connections, 32 B text", names, body, runs=self.plan.runs + 2)
 
     def large(self) -> None:
         names = ["ours"] + (["ours + C unmask"] if "ours + C unmask" in self.specs else [])
@@ -557,9 +558,11 @@ def report(rows: list[dict], plan: Plan, setup: Setup, notes: list[str], took: f
         "",
         f"Written by `make bench` (bench/run.py) on {datetime.date.today().isoformat()}, in "
         f"{took / 60:.1f} minutes. All figures come from one run on one machine, the medians of "
-        f"{plan.runs} runs each, with a fresh server per run. They compare servers measured side "
-        "by side in the same run; other work may have shared the machine, which moves absolute "
-        "figures more than ratios.",
+        f"{plan.runs} runs each ({plan.runs + 2} for the small-message echo), with a fresh server per run. They "
+        "compare servers measured side by side in the same run; other work may have shared the machine, which "
+        "moves absolute figures more than ratios. On this VM, back-to-back runs of the same server at 100 "
+        "connections differed by up to 2x in msgs/s (and so in CPU per message): read the medians with that "
+        "in mind.",
         "",
         f"- Machine: {info['cpu']}, {info['memory']}; {info['os']}.",
         "- Server pinned to CPU 0, load client to CPU 1 (taskset). The load client is Node "
@@ -611,6 +614,14 @@ def report(rows: list[dict], plan: Plan, setup: Setup, notes: list[str], took: f
             "",
             f"The load client used at most {busiest:.0f}% of its CPU in a measurement window (WebSocket echo); "
             "at 100% it would be the bottleneck, and figures near that are a floor for the server.",
+        ]
+    server_share = [row["serverCpuPercent"] for row in rows if isinstance(row.get("serverCpuPercent"), int | float)]
+    if server_share:
+        lines += [
+            "",
+            f"Each server got {min(server_share):.0f}% to {max(server_share):.0f}% of its CPU during the echo windows; "
+            "below 100%, other work on the machine had part of it, and the server CPU per message says more "
+            "than msgs/s.",
         ]
     if (BENCH / "PROFILES.md").exists():
         lines += ["", "What is in the way of the targets that are missed: [PROFILES.md](PROFILES.md)."]
