@@ -5,6 +5,7 @@ that comes back, and then proves that a well-behaved client is still served.
 """
 
 import base64
+import logging
 import os
 import signal
 import socket
@@ -13,9 +14,15 @@ import threading
 import time
 from dataclasses import replace
 
+import bottle
+import gevent
+import gevent.socket
 import pytest
 import websocket  # websocket-client: a real client written by someone else
+from gevent.pywsgi import WSGIServer
 
+from {{ cookiecutter.package_name }}.app import create_app
+from {{ cookiecutter.package_name }}.http_handler import make_handler
 from {{ cookiecutter.package_name }}.websocket_connection import (
     BINARY,
     CLOSE,
@@ -26,21 +33,55 @@ from {{ cookiecutter.package_name }}.websocket_connection import (
     WebSocket,
     unmask,
 )
+from {{ cookiecutter.package_name }}.websocket_handler import configure as configure_websocket_handler
+
+
+def build_frame(
+    opcode: int,
+    payload: bytes = b"",
+    fin: bool = True,
+    masked: bool = True,
+    rsv: int = 0,
+    length: int | None = None,
+) -> bytes:
+    """One client frame; `length` may lie about the payload's size."""
+    length = len(payload) if length is None else length
+    first = (0x80 if fin else 0) | rsv << 4 | opcode
+    mask_bit = 0x80 if masked else 0
+    if length < 126:
+        header = struct.pack("!BB", first, mask_bit | length)
+    elif length < 1 << 16:
+        header = struct.pack("!BBH", first, mask_bit | 126, length)
+    else:
+        header = struct.pack("!BBQ", first, mask_bit | 127, length)
+    if not masked:
+        return header + payload
+    mask = os.urandom(4)
+    return header + mask + unmask(payload, mask)  # XOR both ways
 
 
 class RawClient:
     """A WebSocket client that sends whatever frames it is told to, valid or not."""
 
-    def __init__(self, port: int, origin: str | None = None, timeout: float = 5.0) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(
+        self,
+        port: int,
+        origin: str | None = None,
+        timeout: float = 5.0,
+        path: str = "/websocket",
+        connect=socket.create_connection,
+        early: bytes = b"",
+    ) -> None:
+        self.sock = connect(("127.0.0.1", port), timeout=timeout)
         key = base64.b64encode(os.urandom(16)).decode()
         head = (
-            f"GET /websocket HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
         )
         if origin:
             head += f"Origin: {origin}\r\n"
-        self.sock.sendall((head + "\r\n").encode())
+        # `early`: bytes sent in the same write as the handshake, before the 101 arrives.
+        self.sock.sendall((head + "\r\n").encode() + early)
         self.buffer = b""
         response = self._read_until(b"\r\n\r\n")
         self.status = int(response.split(b" ", 2)[1])
@@ -63,29 +104,8 @@ class RawClient:
         data, self.buffer = self.buffer[:size], self.buffer[size:]
         return data
 
-    def send_frame(
-        self,
-        opcode: int,
-        payload: bytes = b"",
-        fin: bool = True,
-        masked: bool = True,
-        rsv: int = 0,
-        length: int | None = None,
-    ) -> None:
-        length = len(payload) if length is None else length
-        first = (0x80 if fin else 0) | rsv << 4 | opcode
-        mask_bit = 0x80 if masked else 0
-        if length < 126:
-            header = struct.pack("!BB", first, mask_bit | length)
-        elif length < 1 << 16:
-            header = struct.pack("!BBH", first, mask_bit | 126, length)
-        else:
-            header = struct.pack("!BBQ", first, mask_bit | 127, length)
-        if masked:
-            mask = os.urandom(4)
-            header += mask
-            payload = unmask(payload, mask)  # XOR both ways
-        self.sock.sendall(header + payload)
+    def send_frame(self, opcode: int, payload: bytes = b"", **options) -> None:
+        self.sock.sendall(build_frame(opcode, payload, **options))
 
     def read_frame(self) -> tuple[int, bytes]:
         first, second = self._read_exactly(2)
@@ -197,6 +217,41 @@ def test_server_close_sends_its_code_and_reason():
     client_end.close()
 
 
+def test_failing_route_closes_with_1011_and_is_logged(settings, caplog):
+    app = create_app(settings)
+
+    @app.get("/websocket/boom", skip=True)  # installed as the real WebSocket routes are
+    def boom() -> None:
+        bottle.request.environ["wsgi.websocket"].receive()
+        raise RuntimeError("secret detail")
+
+    handler = make_handler(settings, configure_websocket_handler(settings))
+    # gevent's own server and sockets work here without monkey-patching this process.
+    server = WSGIServer(
+        ("127.0.0.1", 0),
+        app,
+        handler_class=handler,
+        log=None,
+        error_log=logging.getLogger("test.errors"),
+    )
+    server.start()
+    connect = gevent.socket.create_connection
+    try:
+        with caplog.at_level(logging.ERROR), gevent.Timeout(10):
+            raw = RawClient(server.server_port, path="/websocket/boom", connect=connect)
+            raw.send_frame(TEXT, b"boom")
+            assert raw.read_close() == (1011, "internal error")  # and no detail
+            raw.close()
+            echo = RawClient(server.server_port, connect=connect)
+            echo.send_frame(TEXT, b"still serving?")
+            assert echo.read_frame() == (TEXT, b"still serving?")
+            echo.close()
+    finally:
+        server.stop()
+    assert "WebSocket route failed for /websocket/boom" in caplog.text
+    assert "secret detail" in caplog.text  # the traceback, in the log only
+
+
 # Frames that break the protocol
 
 
@@ -297,6 +352,8 @@ def upgrade_head(port: int, **changes: str | None) -> str:
         pytest.param({"http_version": "HTTP/1.0"}, 400, "HTTP/1.1", id="http-1.0"),
         pytest.param({"Connection": "keep-alive"}, 400, "Connection: Upgrade", id="no-upgrade"),
         pytest.param({"Origin": "https://evil.example"}, 403, "cross-origin", id="cross-origin"),
+        pytest.param({"Content-Length": "5"}, 400, "no body", id="with-a-body"),
+        pytest.param({"Transfer-Encoding": "chunked"}, 400, "no body", id="chunked-body"),
     ],
 )
 def test_bad_handshakes_get_a_4xx_with_a_reason(live_server, changes, status, words):
@@ -321,6 +378,16 @@ def test_allowed_origins_setting_replaces_the_same_host_rule(start_server, setti
         server.port, upgrade_head(server.port, Origin=f"http://127.0.0.1:{server.port}")
     )
     assert status == 403
+
+
+def test_frame_sent_with_the_handshake_is_not_lost(live_server):
+    """A client that does not wait for the 101: its first frame was read with the request."""
+    raw = RawClient(live_server.port, early=build_frame(TEXT, b"too eager"))
+    assert raw.status == 101
+    assert raw.read_frame() == (TEXT, b"too eager")
+    raw.send_frame(TEXT, b"and after")
+    assert raw.read_frame() == (TEXT, b"and after")
+    raw.close()
 
 
 # Keep-alive

@@ -112,7 +112,7 @@ def install(app: bottle.Bottle, settings: Settings, broker: Broker | None = None
 {%- endif %}
 {%- if cookiecutter.use_websocket %}
 
-    @app.get(f"/chat/{ROOM}/ws")
+    @app.get(f"/chat/{ROOM}/ws", skip=True)  # no plugins: see websocket.py
     def chat_socket(room: str) -> None:
         ws = bottle.request.environ.get("wsgi.websocket")
         if ws is None:

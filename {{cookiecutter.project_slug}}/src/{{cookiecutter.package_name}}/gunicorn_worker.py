@@ -17,6 +17,7 @@ from gunicorn.workers.ggevent import GeventPyWSGIWorker as BaseWorker
 
 from .http_handler import make_handler
 from .settings import Settings
+from .tuning import raise_open_file_limit, tune_process
 {%- if cookiecutter.use_websocket %}
 from .websocket_handler import configure as configure_websocket_handler
 {%- endif %}
@@ -33,16 +34,21 @@ class Worker(BaseWorker):
         self.wsgi_handler = make_handler(self.settings)
 {%- endif %}
         super().init_process()
-{%- if cookiecutter.use_websocket %}
 
     def run(self) -> None:
+        # The app is loaded by now: the same process tuning as `python -m {{ cookiecutter.package_name }}`.
+        raise_open_file_limit()
+        tune_process()
+{%- if cookiecutter.use_websocket %}
         if self.settings.ping_interval > 0:
             gevent.spawn(
                 self.websocket_handler.keep_alive,
                 self.settings.ping_interval,
                 self.settings.ping_timeout,
             )
+{%- endif %}
         super().run()
+{%- if cookiecutter.use_websocket %}
 
     def handle_exit(self, sig, frame) -> None:
         # SIGTERM: gunicorn stops accepting and waits graceful_timeout for open connections;

@@ -7,7 +7,10 @@ from .settings import Settings
 
 
 def install(app: bottle.Bottle, settings: Settings) -> None:
-    @app.get("/websocket")
+    # No plugins (skip=True): each wraps the route in one more call, and every idle socket
+    # keeps a copy of that stack. A failure still closes the socket with 1011 and is logged
+    # (websocket_handler.py).
+    @app.get("/websocket", skip=True)
     def websocket() -> None:
         # WebSocketHandler (see server.py) puts the upgraded connection here; a plain
         # HTTP request has none.

@@ -90,6 +90,24 @@ class WebSocket:
     already received past the handshake.
     """
 
+    # Slots instead of a __dict__: thousands of these may sit idle at once.
+    __slots__ = (
+        "environ",
+        "_read",
+        "_write",
+        "_abort",
+        "max_message_size",
+        "_buffer",
+        "_pos",
+        "_send_lock",
+        "_close_sent",
+        "_close_received",
+        "close_code",
+        "close_reason",
+        "last_seen",
+        "pinged_at",
+    )
+
     def __init__(
         self,
         environ: dict,

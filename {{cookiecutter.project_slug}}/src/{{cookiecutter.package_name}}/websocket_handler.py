@@ -13,11 +13,13 @@ import logging
 import socket
 import time
 from contextlib import suppress
+from functools import partial
 from urllib.parse import urlsplit
 
 import gevent
 from geventwebsocket.handler import WebSocketHandler as GeventWebSocketHandler
 
+from .http_handler import send_all
 from .settings import Settings
 from .websocket_connection import RECV_SIZE, WebSocket
 
@@ -103,7 +105,7 @@ class WebSocketHandler(GeventWebSocketHandler):
         self.websocket = WebSocket(
             self.environ,
             read=self.read_some,
-            write=self.send_all,
+            write=partial(send_all, self.socket),
             abort=self.abort_connection,
             max_message_size=self.max_message_size,
             read_ahead=self.release_http_reader(),
@@ -158,12 +160,6 @@ class WebSocketHandler(GeventWebSocketHandler):
         self.drained = len(data) < size
         return data
 
-    def send_all(self, data: bytes) -> None:
-        """socket.sendall without gevent's extra getsockopt() call on every message."""
-        sent = self.socket.send(data)
-        if sent < len(data):
-            self.socket.sendall(memoryview(data)[sent:])
-
     def run_websocket(self) -> None:
         """Run the route with the socket in environ; its HTTP response, if any, is not sent."""
         ws = self.websocket
@@ -177,6 +173,9 @@ class WebSocketHandler(GeventWebSocketHandler):
         except Exception:
             log.exception("WebSocket route failed for %s", self.environ.get("PATH_INFO"))
             self.route_failed = True
+        else:
+            if self.route_failed:  # Bottle caught it, and logged its traceback to wsgi.errors
+                log.error("WebSocket route failed for %s", self.environ.get("PATH_INFO"))
         finally:
             self.open_sockets.discard(ws)
             self.readable.close()
