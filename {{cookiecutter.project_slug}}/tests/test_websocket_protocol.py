@@ -21,6 +21,7 @@ import pytest
 import websocket  # websocket-client: a real client written by someone else
 from gevent.pywsgi import WSGIServer
 
+from {{ cookiecutter.package_name }} import websocket_connection
 from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.http_handler import make_handler
 from {{ cookiecutter.package_name }}.websocket_connection import (
@@ -177,6 +178,22 @@ def client(live_server):
     yield raw
     raw.close()
     assert_still_serving(live_server)
+
+
+# Unmasking
+
+
+@pytest.mark.parametrize("size", [0, 1, 3, 4, 5, 125, 65536 + 3])
+@pytest.mark.parametrize("path", ["pure Python", "C speedups"])
+def test_unmask_matches_a_byte_by_byte_xor(monkeypatch, path, size):
+    if path == "pure Python":
+        monkeypatch.setattr(websocket_connection, "apply_mask", None)
+    else:  # the optional extra: pip install -e '.[speedups]'
+        speedups = pytest.importorskip("websockets.speedups")
+        monkeypatch.setattr(websocket_connection, "apply_mask", speedups.apply_mask)
+    payload, mask = os.urandom(size), os.urandom(4)
+    expected = bytes(byte ^ mask[index % 4] for index, byte in enumerate(payload))
+    assert unmask(payload, mask) == expected
 
 
 # The closing handshake
