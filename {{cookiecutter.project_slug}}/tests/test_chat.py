@@ -86,6 +86,16 @@ def test_history_is_bounded_and_follows_the_cursor():
     assert broker.history("empty", 0) == []
 
 
+def test_a_message_is_encoded_once_for_every_subscriber():
+    broker = MemoryBroker(history_size=10, queue_size=3)
+    first, second = broker.subscribe("lobby"), broker.subscribe("lobby")
+    broker.publish("lobby", "to all")
+    one, other = first.get(timeout=1), second.get(timeout=1)
+    assert one.to_json() is other.to_json()  # the same string, made once
+    assert one == {"id": 1, "room": "lobby", "text": "to all", "ts": one["ts"]}
+    assert json.loads(one.to_json()) == one
+
+
 def test_slow_subscriber_is_dropped_not_buffered():
     broker = MemoryBroker(history_size=10, queue_size=3)
     dropped = []

@@ -137,12 +137,12 @@ def install(app: bottle.Bottle, settings: Settings, broker: Broker | None = None
         """History after `since`, then new messages, each exactly once and in id order."""
         try:
             for message in broker.history(room, since):
-                ws.send(json.dumps(message))
+                ws.send(message.to_json())
                 since = message["id"]
             while True:
                 message = subscription.get()
                 if message["id"] > since:
-                    ws.send(json.dumps(message))
+                    ws.send(message.to_json())
                     since = message["id"]
         except BrokerUnavailable:
             ws.abort(1011, "chat unavailable")

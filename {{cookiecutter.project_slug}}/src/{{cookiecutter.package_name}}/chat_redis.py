@@ -56,7 +56,7 @@ class RedisBroker:
         # The message's JSON after its id: Lua joins the two without re-encoding the text.
         rest = json.dumps({"room": room, "text": text, "ts": round(time.time(), 3)})[1:]
         try:
-            return json.loads(self._publish(keys=keys(room), args=[rest, self.history_size]))
+            return Message.from_json(self._publish(keys=keys(room), args=[rest, self.history_size]))
         except redis.RedisError as error:
             raise BrokerUnavailable(str(error)) from error
 
@@ -65,7 +65,7 @@ class RedisBroker:
             entries = self.redis.lrange(keys(room)[1], 0, -1)
         except redis.RedisError as error:
             raise BrokerUnavailable(str(error)) from error
-        return [m for m in map(json.loads, entries) if m["id"] > since]
+        return [m for m in map(Message.from_json, entries) if m["id"] > since]
 
     def subscribe(self, room: str, on_overflow: Callable[[], None] | None = None) -> Subscription:
         if self._listener is None or self._listener.dead:
@@ -116,7 +116,7 @@ class RedisBroker:
                 while True:
                     item = pubsub.get_message(timeout=1.0)
                     if item and item["type"] == "pmessage":
-                        self._dispatch(json.loads(item["data"]))
+                        self._dispatch(Message.from_json(item["data"]))
             except (redis.RedisError, BrokerUnavailable, OSError) as error:
                 log.warning("chat: Redis unavailable (%s); retrying in %.1f s", error, delay)
                 gevent.sleep(delay)
