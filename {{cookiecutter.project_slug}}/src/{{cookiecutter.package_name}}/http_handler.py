@@ -127,7 +127,7 @@ class HeaderTimeoutMixin:
 
 
 class LeanRequestsMixin:
-    """Parse request headers with RequestHeaders."""
+    """Parse request headers with RequestHeaders instead of the email package."""
 
     MessageClass = RequestHeaders
     headers = RequestHeaders()  # what pywsgi expects before a request has been read
@@ -170,7 +170,8 @@ class LeanWritesMixin:
 
 
 def make_handler(settings: Settings, base: type = WSGIHandler) -> type:
-    """`base` (pywsgi's handler, or the WebSocket one) with the header timeout of `settings`."""
+    """`base` (pywsgi's handler, or the WebSocket one) with the header timeout of `settings`,
+    the header parser and the leaner writes."""
     return type(
         "Handler",
         (HeaderTimeoutMixin, LeanRequestsMixin, LeanWritesMixin, base),
