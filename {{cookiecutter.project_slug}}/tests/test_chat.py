@@ -6,6 +6,8 @@ import time
 {%- endif %}
 {%- if cookiecutter.use_fetch %}
 from concurrent.futures import ThreadPoolExecutor
+{%- endif %}
+{%- if cookiecutter.use_fetch or (cookiecutter.use_websocket and cookiecutter.broker == "memory") %}
 from dataclasses import replace
 {%- endif %}
 
@@ -18,7 +20,7 @@ import webtest
 from conftest import http_json
 
 from {{ cookiecutter.package_name }}.app import create_app
-from {{ cookiecutter.package_name }}.chat_broker import MemoryBroker, SlowConsumer
+from {{ cookiecutter.package_name }}.chat_broker import MemoryBroker, SlowConsumer, TooManyRooms
 
 
 @pytest.fixture
@@ -84,6 +86,41 @@ def test_history_is_bounded_and_follows_the_cursor():
     assert [m["id"] for m in broker.history("lobby", 0)] == [3, 4, 5]
     assert [m["id"] for m in broker.history("lobby", 4)] == [5]
     assert broker.history("empty", 0) == []
+
+
+def test_rooms_are_capped_and_idle_ones_make_way():
+    broker = MemoryBroker(history_size=5, queue_size=8, max_rooms=2)
+    broker.publish("quiet", "nobody listens")
+    listened = broker.subscribe("busy")
+    broker.publish("new", "hello")
+    # "quiet" made way (and took its history along); "busy" has a listener and stays.
+    assert set(broker.rooms) == {"busy", "new"}
+    assert broker.history("quiet", 0) == []
+
+    broker.subscribe("new")
+    with pytest.raises(TooManyRooms):
+        broker.publish("another", "every room is listened to")
+    broker.unsubscribe(listened)
+    broker.publish("another", "now one is free")
+    assert set(broker.rooms) == {"new", "another"}
+
+
+def test_a_new_room_when_all_are_listened_to_gets_503(settings):
+    import bottle
+
+    from {{ cookiecutter.package_name }} import chat
+
+    broker = MemoryBroker(history_size=5, queue_size=8, max_rooms=1)
+    broker.subscribe("lobby")
+    app = bottle.Bottle()
+    chat.install(app, settings, broker=broker)
+    client = webtest.TestApp(app)
+    response = post(client, "elsewhere", "hi", status=503)
+    assert response.headers["Retry-After"] == "1"
+    assert post(client, "lobby", "the listened room still works").json["id"] == 1
+{%- if cookiecutter.use_fetch %}
+    client.get("/chat/elsewhere", status=503)
+{%- endif %}
 
 
 def test_a_message_is_encoded_once_for_every_subscriber():
@@ -179,6 +216,21 @@ def test_bad_websocket_message_closes_with_a_code(chat_server, frame, code):
     assert opcode == websocket.ABNF.OPCODE_CLOSE
     assert int.from_bytes(data[:2], "big") == code
     ws.shutdown()
+{%- if cookiecutter.broker == "memory" %}
+
+
+def test_socket_for_a_new_room_when_all_are_listened_to_closes_with_1013(start_server, settings):
+    server = start_server(replace(settings, chat_max_rooms=1))
+    listener = websocket.create_connection(f"{server.ws_url}/chat/lobby/ws", timeout=5)
+    refused = websocket.create_connection(f"{server.ws_url}/chat/elsewhere/ws", timeout=5)
+    opcode, data = refused.recv_data(control_frame=True)
+    assert opcode == websocket.ABNF.OPCODE_CLOSE
+    assert int.from_bytes(data[:2], "big") == 1013  # try again later
+    refused.shutdown()
+    listener.send(json.dumps({"text": "still chatting"}))
+    assert json.loads(listener.recv())["text"] == "still chatting"
+    listener.close()
+{%- endif %}
 {%- endif %}
 {%- if cookiecutter.use_fetch and cookiecutter.use_websocket %}
 

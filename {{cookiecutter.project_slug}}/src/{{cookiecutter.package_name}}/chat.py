@@ -93,8 +93,9 @@ def install(app: bottle.Bottle, settings: Settings, broker: Broker | None = None
         bottle.response.set_header("Cache-Control", "no-store")
         # Subscribe before reading the history, so a message posted in between is not missed;
         # the cursor drops any message seen twice.
-        subscription = broker.subscribe(room)
+        subscription = None
         try:
+            subscription = broker.subscribe(room)
             messages = broker.history(room, since)
             if not messages:
                 try:
@@ -106,7 +107,8 @@ def install(app: bottle.Bottle, settings: Settings, broker: Broker | None = None
         except BrokerUnavailable:
             unavailable("the chat is unavailable for a moment; poll again")
         finally:
-            broker.unsubscribe(subscription)
+            if subscription is not None:
+                broker.unsubscribe(subscription)
         messages = [m for m in messages if m["id"] > since]
         return {"messages": messages, "cursor": messages[-1]["id"] if messages else since}
 {%- endif %}
@@ -119,7 +121,11 @@ def install(app: bottle.Bottle, settings: Settings, broker: Broker | None = None
             bottle.abort(400, "expected a WebSocket handshake (Upgrade: websocket)")
         since = parse_since(bottle.request.query.get("since"))
         # A client too slow for its queue is dropped; it reconnects with ?since= to catch up.
-        subscription = broker.subscribe(room, on_overflow=lambda: ws.abort(1013, "too slow"))
+        try:
+            subscription = broker.subscribe(room, on_overflow=lambda: ws.abort(1013, "too slow"))
+        except BrokerUnavailable:
+            ws.close(1013, "the chat is unavailable for a moment")  # 1013: try again later
+            return
         sender = gevent.spawn(forward, subscription, ws, room, since)
         try:
             while (raw := ws.receive()) is not None:

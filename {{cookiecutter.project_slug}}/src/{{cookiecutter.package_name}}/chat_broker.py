@@ -51,6 +51,10 @@ class BrokerUnavailable(Exception):
     """The broker cannot take messages right now (e.g. Redis is restarting)."""
 
 
+class TooManyRooms(BrokerUnavailable):
+    """Every room the broker may hold has listeners: no room can make way for a new one."""
+
+
 class SlowConsumer(Exception):
     """The subscriber fell more than its queue behind and was dropped."""
 
@@ -103,17 +107,34 @@ class Room:
 
 
 class MemoryBroker:
-    """Rooms held in this process: no dependencies, but one process only."""
+    """Rooms held in this process: no dependencies, but one process only.
 
-    def __init__(self, history_size: int, queue_size: int) -> None:
+    At most `max_rooms` rooms are kept. A new room replaces the least recently used room that
+    has no subscribers (its history goes with it); if every room has subscribers, the new one
+    is refused with TooManyRooms (503 for HTTP clients).
+    """
+
+    def __init__(self, history_size: int, queue_size: int, max_rooms: int = 1000) -> None:
         self.history_size = history_size
         self.queue_size = queue_size
-        self.rooms: dict[str, Room] = {}
+        self.max_rooms = max_rooms
+        self.rooms: dict[str, Room] = {}  # least recently used first
 
     def _room(self, name: str) -> Room:
-        if name not in self.rooms:
-            self.rooms[name] = Room(history=deque(maxlen=self.history_size))
-        return self.rooms[name]
+        room = self.rooms.pop(name, None)
+        if room is None:
+            if len(self.rooms) >= self.max_rooms:
+                self._forget_an_idle_room()
+            room = Room(history=deque(maxlen=self.history_size))
+        self.rooms[name] = room  # (back) at the most recently used end
+        return room
+
+    def _forget_an_idle_room(self) -> None:
+        for name, room in self.rooms.items():
+            if not room.subscribers:
+                del self.rooms[name]
+                return
+        raise TooManyRooms(f"all {self.max_rooms} chat rooms have listeners")
 
     def publish(self, room: str, text: str) -> Message:
         state = self._room(room)
@@ -145,5 +166,5 @@ def make_broker(settings: Settings) -> Broker:
 
     return RedisBroker(settings.redis_url, settings.chat_history, settings.chat_queue_size)
 {%- else %}
-    return MemoryBroker(settings.chat_history, settings.chat_queue_size)
+    return MemoryBroker(settings.chat_history, settings.chat_queue_size, settings.chat_max_rooms)
 {%- endif %}

@@ -69,6 +69,11 @@ class Settings:
     chat_poll_timeout: float = 25.0
     chat_queue_size: int = 256
 {%- endif %}
+{%- if cookiecutter.use_chat and cookiecutter.broker == "memory" %}
+    # Rooms kept in memory: past this, a new room replaces the least recently used one that
+    # nobody is listening to, so clients cannot grow memory by inventing room names.
+    chat_max_rooms: int = 1000
+{%- endif %}
 {%- if cookiecutter.broker == "redis" %}
     # The Redis that carries chat messages between processes; REDIS_URL works too.
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -102,6 +107,10 @@ class Settings:
             raise SettingsError("chat_history, chat_max_text and chat_queue_size: at least 1")
         if self.chat_poll_timeout <= 0:
             raise SettingsError("chat_poll_timeout: must be more than 0 seconds")
+{%- endif %}
+{%- if cookiecutter.use_chat and cookiecutter.broker == "memory" %}
+        if self.chat_max_rooms < 1:
+            raise SettingsError("chat_max_rooms: at least 1")
 {%- endif %}
 {%- if cookiecutter.use_fetch %}
         if self.fetch_chunks < 1 or self.fetch_interval < 0 or self.fetch_queue_size < 1:
