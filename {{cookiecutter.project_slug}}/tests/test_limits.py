@@ -54,6 +54,12 @@ def test_healthz_stats_only_when_turned_on(settings):
     client = webtest.TestApp(create_app(replace(settings, expose_stats=True)))
     gevent.sleep(0)  # starts gevent's hub, itself a greenlet
     before = client.get("/healthz").json
+    for _ in range(40):  # greenlets of earlier tests may still be ending: wait for a steady count
+        gevent.sleep(0.05)
+        settled = client.get("/healthz").json
+        if settled["greenlets"] == before["greenlets"]:
+            break
+        before = settled
     sleeper = gevent.spawn(gevent.sleep, 10)
     gevent.sleep(0)
     after = client.get("/healthz").json
