@@ -249,6 +249,7 @@ async function openSockets(n, path, onMessage) {
   await inBatches(n, opts.parallel, async (i) => {
     try {
       sockets[i] = await new WebSocketClient(path, (...a) => onMessage(i, ...a)).connect();
+      sockets[i].attempt = i; // what onMessage calls it, whatever its place in the returned list
     } catch (error) {
       errors++;
       if (firstErrors.length < 3) firstErrors.push(String(error.message || error));
@@ -342,9 +343,10 @@ async function idle() {
     const done = echoed.get(i);
     if (done) done();
   };
-  const echoOnce = (ws, i) =>
+  // Keyed by attempt: the returned lists leave out sockets that failed to connect.
+  const echoOnce = (ws) =>
     new Promise((resolve) => {
-      echoed.set(i, resolve);
+      echoed.set(ws.attempt, resolve);
       ws.send(0x1, payload);
     });
 
@@ -358,7 +360,7 @@ async function idle() {
   echoed.clear();
   const opened = await openSockets(opts.conns, opts.path, onMessage);
   // One message each: every socket has reached the state it idles in.
-  await Promise.all(opened.sockets.map((ws, i) => echoOnce(ws, i)));
+  await Promise.all(opened.sockets.map(echoOnce));
   await sleep(opts.settle);
   const held = serverMemKiB();
   const lost = opened.sockets.filter((ws) => ws.closed).length;
