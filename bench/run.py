@@ -57,7 +57,7 @@ class Setup:
     app_python: Path  # the venv's python, with the baked project installed
     bake: Path  # the baked project folder
     speedups_path: Path | None  # a folder with the optional C unmask (websockets) in it
-    chat_src: Path | None  # src/ of a bake with the chat feature, if the template has one
+    chat_src: Path | None  # src/ of a bake with the chat feature, if it could be baked
     versions: dict[str, str] = field(default_factory=dict)
 
 
@@ -73,10 +73,6 @@ def bake(output: Path, **extra: str) -> Path:
 
     shutil.rmtree(output, ignore_errors=True)
     return Path(cookiecutter(str(REPO), no_input=True, output_dir=str(output), extra_context=extra))
-
-
-def template_offers(name: str) -> bool:
-    return name in json.loads((REPO / "cookiecutter.json").read_text())
 
 
 def prepare(with_speedups: bool) -> Setup:
@@ -103,14 +99,11 @@ def prepare(with_speedups: bool) -> Setup:
                 [python, "-m", "pip", "install", "--quiet", "--target", str(speedups_path), "websockets"], timeout=300
             )
     chat_src = None
-    if (project / "src" / PACKAGE / "chat.py").exists():
-        chat_src = project / "src"
-    elif template_offers("use_chat"):
-        log("baking a second project with the chat feature for the broadcast scenario")
-        try:
-            chat_src = bake(BUILD / "bake-chat", use_chat="yes") / "src"
-        except Exception as error:  # the chat feature is optional here: report, carry on
-            log(f"could not bake the chat feature, skipping broadcast: {error}")
+    log("baking a second project with the chat feature for the broadcast scenario")
+    try:
+        chat_src = bake(BUILD / "bake-chat", use_chat="yes") / "src"
+    except Exception as error:  # the broadcast scenario is the only one that needs it: report, carry on
+        log(f"could not bake the chat feature, skipping broadcast: {error}")
     setup = Setup(python, project, speedups_path, chat_src)
     setup.versions = versions(python)
     return setup
@@ -402,8 +395,8 @@ class Bench:
     def broadcast(self) -> None:
         if self.setup.chat_src is None:
             self.notes.append(
-                "Broadcast fan-out (scenario 6) was skipped: the baked project has no chat "
-                "feature. bench/run.py runs it by itself once the template offers `use_chat`."
+                "Broadcast fan-out (scenario 6) was skipped: the project with the chat feature "
+                "could not be baked (see the log of `make bench`)."
             )
             return
         for count in self.plan.broadcast_counts:
