@@ -1,0 +1,91 @@
+"""The benchmark harness (bench/): its load client against a real baked server, and its ratios.
+
+`make bench` itself takes minutes; these checks take seconds and catch a load client that no
+longer speaks to the server, or a report that reads its figures the wrong way round.
+"""
+
+import functools
+import importlib.util
+import os
+import shutil
+import sys
+
+import pytest
+from conftest import ROOT
+from cookiecutter.main import cookiecutter
+
+pytestmark = pytest.mark.skipif(
+    not shutil.which("node"), reason="the bench load client needs Node.js 18+ (apt-get install nodejs)"
+)
+
+
+@functools.cache
+def load_run_module():
+    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "bench" / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The default bake plus the chat (the broadcast scenario needs it), started by the harness."""
+    run = load_run_module()
+    output = tmp_path_factory.mktemp("bench")
+    project = cookiecutter(str(ROOT), no_input=True, output_dir=str(output), extra_context={"use_chat": "yes"})
+    env = {
+        "PYTHONPATH": os.path.join(project, "src"),
+        "REALTIME_APP_LOG_LEVEL": "WARNING",
+        "REALTIME_APP_STREAM_DELAYS": "0.2,0.2",
+        "REALTIME_APP_FETCH_CHUNKS": "3",
+        "REALTIME_APP_FETCH_INTERVAL": "0.1",
+    }
+    command = [sys.executable, "-m", "realtime_app", "--port"]
+    running = run.RunningServer(run.ServerSpec("ours (test)", lambda port: [*command, str(port)], env))
+    yield running
+    running.stop()
+    assert running.process.returncode == 0
+
+
+def run_client(server, mode: str, **options) -> dict:
+    """The harness's own run_client, which starts the load client as `make bench` does."""
+    return load_run_module().run_client(server, mode, 60, **options)
+
+
+# Each response lasts at least its pauses: 2 x 0.2 s for a stream, 2 x 0.1 s for a fetch.
+@pytest.mark.parametrize(("path", "expect", "least"), [("/stream", "END", 0.4), ("/fetch", "chunk 3 of 3", 0.2)])
+def test_streams_mode_counts_every_whole_response(server, path, expect, least):
+    result = run_client(server, "streams", conns=50, path=path, expect=expect, timeout=20)
+    assert (result["ok"], result["errors"]) == (50, 0)
+    assert least <= result["seconds"] < 20
+
+
+@pytest.mark.parametrize(("size", "binary"), [(32, False), (65536, False), (65536, True)])
+def test_echo_mode_measures_messages_and_server_cpu(server, size, binary):
+    result = run_client(server, "echo", conns=4, size=size, binary=binary, warmup=0.2, duration=0.5)
+    assert result["errors"] == 0
+    assert result["messages"] > 0 and result["msgsPerSec"] > 0
+    assert result["rttP50Ms"] <= result["rttP99Ms"]
+    assert result["serverCpuUsPerMsg"] > 0  # read from /proc/<server pid>
+
+
+def test_idle_mode_reports_memory_per_socket(server):
+    result = run_client(server, "idle", conns=100, warm_conns=10, settle=0.3)
+    assert result["errors"] == 0
+    assert result["kibPerConn"] > 0
+
+
+def test_broadcast_mode_times_a_post_reaching_every_socket(server):
+    result = run_client(server, "broadcast", conns=20, path="/chat/bench/ws", messages=2, settle=0.3, timeout=10)
+    assert result["errors"] == 0
+    assert 0 < result["fanoutP50Ms"] <= result["fanoutMaxMs"]
+
+
+def test_ratios_read_better_as_higher():
+    run = load_run_module()
+    assert run.ratio(300, 100, higher_is_better=True) == 3.0  # throughput: ours / peer
+    assert run.ratio(2.0, 4.0, higher_is_better=False) == 2.0  # time, memory: peer / ours
+    assert run.ratio(None, 4.0, higher_is_better=False) is None
+    rows = [{"scenario": "idle", "case": "c", "server": "ours", "kibPerConn": value} for value in (14.0, 13.0, 99.0)]
+    assert run.median_of(rows, "idle", "c", "ours", "kibPerConn") == 14.0
