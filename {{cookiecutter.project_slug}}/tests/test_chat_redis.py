@@ -51,6 +51,36 @@ def test_history_in_redis_is_bounded_and_ordered(start_server, settings, redis_s
     assert RedisBroker(redis_server.url, 3, 16).history("bounded", 3) == sent[3:]
 
 
+def test_a_first_subscriber_reads_the_history_once(start_server, settings, redis_server):
+    """History longer than a client's queue; the process's first subscriber starts the listener,
+    whose catch-up must not push the history into that subscriber's queue as well."""
+    redis_server.flush()
+    chat_settings = replace(
+        settings, redis_url=redis_server.url, chat_queue_size=3, chat_poll_timeout=2.0
+    )
+    writer = start_server(chat_settings)
+    sent = [post_when_ready(f"{writer.url}/chat/late", f"m{n}") for n in range(6)]
+{%- if cookiecutter.use_fetch %}
+
+    # Nothing after the last id: the poll waits for news instead of answering at once.
+    server = start_server(chat_settings)
+    started = time.monotonic()
+    polled = http_json("GET", f"{server.url}/chat/late?since={sent[-1]['id']}")
+    assert polled == {"messages": [], "cursor": sent[-1]["id"]}
+    assert time.monotonic() - started >= 1.5
+{%- endif %}
+{%- if cookiecutter.use_websocket %}
+
+    # The history arrives once and in order, and the socket is not dropped as too slow.
+    server = start_server(chat_settings)
+    ws = websocket.create_connection(f"{server.ws_url}/chat/late/ws", timeout=10)
+    assert [json.loads(ws.recv()) for _ in sent] == sent
+    after = post_when_ready(f"{writer.url}/chat/late", "after")
+    assert json.loads(ws.recv()) == after
+    ws.close()
+{%- endif %}
+
+
 def test_two_processes_share_rooms_and_survive_a_redis_restart(
     start_server, settings, redis_server
 ):

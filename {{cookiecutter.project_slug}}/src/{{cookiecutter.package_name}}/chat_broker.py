@@ -9,7 +9,6 @@ chat_redis.py implements the same interface across processes with Redis.
 """
 
 import json
-import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -20,8 +19,6 @@ import gevent
 from gevent.queue import Full, Queue
 
 from .settings import Settings
-
-log = logging.getLogger(__name__)
 
 
 class Message(dict):

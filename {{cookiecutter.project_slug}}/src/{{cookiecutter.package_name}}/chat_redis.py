@@ -68,6 +68,13 @@ class RedisBroker:
         return [m for m in map(Message.from_json, entries) if m["id"] > since]
 
     def subscribe(self, room: str, on_overflow: Callable[[], None] | None = None) -> Subscription:
+        if room not in self.delivered:
+            # The subscriber reads the history up to now itself: the catch-up after (re)connecting
+            # must replay only what comes later, not the whole history into a new subscriber.
+            try:
+                self.delivered[room] = int(self.redis.get(keys(room)[0]) or 0)
+            except redis.RedisError as error:
+                raise BrokerUnavailable(str(error)) from error
         if self._listener is None or self._listener.dead:
             self._listener = gevent.spawn(self._listen)
         subscription = Subscription(room, self.queue_size, on_overflow)
@@ -81,9 +88,8 @@ class RedisBroker:
             self.local.pop(subscription.room, None)
             self.delivered.pop(subscription.room, None)
 
-    def close(self) -> None:
-        if self._listener is not None:
-            self._listener.kill()
+    def _listened(self, channel: str) -> bool:
+        return channel.removeprefix(CHANNEL_PREFIX) in self.local
 
     def _dispatch(self, message: Message) -> None:
         room = message["room"]
@@ -115,7 +121,8 @@ class RedisBroker:
                 delay = 0.1
                 while True:
                     item = pubsub.get_message(timeout=1.0)
-                    if item and item["type"] == "pmessage":
+                    # Every room's messages arrive here: parse only those of rooms listened to.
+                    if item and item["type"] == "pmessage" and self._listened(item["channel"]):
                         self._dispatch(Message.from_json(item["data"]))
             except (redis.RedisError, BrokerUnavailable, OSError) as error:
                 log.warning("chat: Redis unavailable (%s); retrying in %.1f s", error, delay)
