@@ -20,6 +20,7 @@ import gevent.socket
 import pytest
 import websocket  # websocket-client: a real client written by someone else
 from gevent.pywsgi import WSGIServer
+from geventwebsocket.exceptions import WebSocketError
 
 from {{ cookiecutter.package_name }} import websocket_connection
 from {{ cookiecutter.package_name }}.app import create_app
@@ -230,6 +231,35 @@ def test_server_close_sends_its_code_and_reason():
     assert frame[0] == 0x80 | CLOSE
     assert frame[2:4] == (4000).to_bytes(2, "big")
     assert frame[4:].decode() == "maintenance ✓"
+    server_end.close()
+    client_end.close()
+
+
+def test_abort_drops_a_peer_that_stopped_reading():
+    """A send stuck on a full socket holds the send lock; abort() must not wait behind it."""
+    server_end, client_end = gevent.socket.socketpair()  # the client never reads
+    ws = WebSocket(
+        {},
+        server_end.recv,
+        server_end.sendall,
+        lambda: server_end.shutdown(socket.SHUT_RDWR),
+        max_message_size=1024,
+    )
+
+    def send_too_much() -> str:
+        try:
+            ws.send(b"x" * (16 << 20))  # far more than the socket buffers hold
+        except WebSocketError:
+            return "failed"
+        return "sent"
+
+    sender = gevent.spawn(send_too_much)
+    gevent.sleep(0.2)
+    assert not sender.ready()  # stuck
+    with gevent.Timeout(5):
+        ws.abort(1011, "no answer to ping")
+        assert sender.get() == "failed"  # the dropped connection ends the stuck send too
+    assert ws.closed
     server_end.close()
     client_end.close()
 

@@ -15,6 +15,7 @@ from codecs import getincrementaldecoder
 from collections.abc import Callable
 from contextlib import suppress
 
+from gevent import Timeout
 from gevent.lock import Semaphore
 from geventwebsocket.exceptions import WebSocketError
 
@@ -36,6 +37,9 @@ RECV_SIZE = 65536
 # Frames up to this size are sent header and payload in one write: copying is cheaper than a
 # second system call. Larger payloads are sent as they are, without a copy.
 COPY_LIMIT = 1 << 20
+
+# Seconds abort() waits to send its close frame to a peer that may not be reading.
+ABORT_SEND_TIMEOUT = 1.0
 
 _unpack_16 = struct.Struct("!H").unpack_from
 _unpack_64 = struct.Struct("!Q").unpack_from
@@ -171,8 +175,13 @@ class WebSocket:
             self._send_frame(PING, b"")
 
     def abort(self, code: int, reason: str) -> None:
-        """Send a close frame and drop the connection at once, e.g. for a silent peer."""
-        self._send_close(code, reason)
+        """Send a close frame and drop the connection at once, e.g. for a silent peer.
+
+        A peer that stopped reading leaves a send stuck (holding the send lock) until TCP gives
+        up: the close frame gets ABORT_SEND_TIMEOUT, and the connection is dropped either way.
+        """
+        with Timeout(ABORT_SEND_TIMEOUT, False):
+            self._send_close(code, reason)
         self._close_received = True
         self._abort()
 
