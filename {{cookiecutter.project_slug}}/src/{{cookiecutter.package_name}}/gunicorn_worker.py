@@ -31,7 +31,8 @@ class Worker(BaseWorker):
         self.websocket_handler = configure_websocket_handler(self.settings)
         self.wsgi_handler = make_handler(self.settings, self.websocket_handler)
 {%- else %}
-        self.wsgi_handler = make_handler(self.settings)
+        # On gunicorn's own handler: its access log and environ (RAW_URI, gunicorn.sock).
+        self.wsgi_handler = make_handler(self.settings, BaseWorker.wsgi_handler)
 {%- endif %}
         super().init_process()
 
