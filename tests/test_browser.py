@@ -536,3 +536,20 @@ def test_two_tabs_chat_with_each_other(bakes, open_tab, context):
     assert first.page.locator("#chat-log img").count() == 0
     for tab in (first, second):
         tab.assert_quiet()
+
+
+@pytest.mark.parametrize("context", [c for c in having("use_chat") if not c["use_websocket"]], ids=combination_id)
+def test_switching_rooms_leaves_no_long_poll_behind(bakes, open_tab, context):
+    """Each room's long poll waits up to 25 s; one left parked per room switch would use up the
+    browser's six connections to the host, and the next message could not even be posted."""
+    tab = open_tab(bakes.server(context).url)
+    for n in range(8):
+        room = f"switch-{n}-{time.monotonic_ns()}"
+        tab.page.get_by_label("Room").fill(room)
+        tab.page.get_by_role("button", name="Join").click()
+        expect(tab.page.locator("#chat-status")).to_contain_text(f"In room “{room}”")
+    say = tab.page.get_by_label("Say")
+    say.fill("still connected")
+    say.press("Enter")
+    expect(tab.page.locator("#chat-log li .text").last).to_have_text("still connected")
+    tab.assert_quiet()

@@ -17,6 +17,7 @@
   let cursor = 0;
   let session = 0; // bumped on every join, so the loops of an old room stop
   let socket = null;
+  let polling = null; // aborts the long poll of the room being left
   let failures = 0;
 
   function roomUrl(suffix = "") {
@@ -70,7 +71,10 @@
     status.textContent = `In room “${room}” (long polling).`;
     while (mine === session) {
       try {
-        const response = await fetch(roomUrl(`?since=${cursor}`), { cache: "no-store" });
+        const response = await fetch(roomUrl(`?since=${cursor}`), {
+          cache: "no-store",
+          signal: polling.signal,
+        });
         if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
         const page = await response.json();
         if (mine !== session) return;
@@ -78,6 +82,7 @@
         status.textContent = `In room “${room}” (long polling).`;
         page.messages.forEach(show);
       } catch (error) {
+        if (mine !== session) return; // aborted on leaving the room
         const wait = backoff();
         status.textContent = `Polling failed (${error.message}); retrying in ${(wait / 1000).toFixed(1)} s…`;
         await new Promise((resolve) => setTimeout(resolve, wait));
@@ -92,6 +97,9 @@
     failures = 0;
     log.replaceChildren();
     if (socket) socket.close(1000, "left the room");
+    // A parked long poll would hold one of the browser's few connections per host.
+    if (polling) polling.abort();
+    polling = new AbortController();
     status.textContent = `Joining “${room}”…`;
     if (useSocket) connectSocket(session);
     else poll(session);
