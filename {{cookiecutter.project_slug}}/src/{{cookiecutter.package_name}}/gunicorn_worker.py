@@ -41,12 +41,7 @@ class Worker(BaseWorker):
         raise_open_file_limit()
         tune_process()
 {%- if cookiecutter.use_websocket %}
-        if self.settings.ping_interval > 0:
-            gevent.spawn(
-                self.websocket_handler.keep_alive,
-                self.settings.ping_interval,
-                self.settings.ping_timeout,
-            )
+        self.websocket_handler.start_keep_alive()
 {%- endif %}
         super().run()
 {%- if cookiecutter.use_websocket %}

@@ -47,7 +47,9 @@ class Server:
             log=logging.getLogger(f"{__package__}.access"),
             error_log=logging.getLogger(f"{__package__}.errors"),
         )
-        self.background: list[gevent.Greenlet] = []
+{%- if cookiecutter.use_websocket %}
+        self.keep_alive: gevent.Greenlet | None = None
+{%- endif %}
         tune_process()  # last: start-up objects are frozen out of the garbage collector's way
 
     def start(self) -> None:
@@ -60,14 +62,7 @@ class Server:
             )
         self.wsgi.start()
 {%- if cookiecutter.use_websocket %}
-        if self.settings.ping_interval > 0:
-            self.background.append(
-                gevent.spawn(
-                    self.websocket_handler.keep_alive,
-                    self.settings.ping_interval,
-                    self.settings.ping_timeout,
-                )
-            )
+        self.keep_alive = self.websocket_handler.start_keep_alive()
 {%- endif %}
         host, port = self.wsgi.address[:2]
         log.info("listening on http://%s:%d", host, port)
@@ -83,7 +78,10 @@ class Server:
             log.info("sent 'going away' to %d WebSocket clients", closing)
 {%- endif %}
         self.wsgi.stop(timeout=timeout)
-        gevent.killall(self.background)
+{%- if cookiecutter.use_websocket %}
+        if self.keep_alive is not None:
+            self.keep_alive.kill()
+{%- endif %}
         log.info("stopped")
 
 

@@ -40,6 +40,8 @@ class WebSocketHandler(GeventWebSocketHandler):
 
     max_message_size = 1 << 20
     allowed_origins: tuple[str, ...] = ()
+    ping_interval = 20.0
+    ping_timeout = 20.0
     open_sockets: set[WebSocket] = set()
 
     def run_application(self) -> None:
@@ -201,11 +203,18 @@ class WebSocketHandler(GeventWebSocketHandler):
         return len(sockets)
 
     @classmethod
-    def keep_alive(cls, interval: float, timeout: float) -> None:
-        """Ping sockets quiet for `interval`; drop those silent `timeout` longer. Runs forever.
+    def start_keep_alive(cls) -> gevent.Greenlet | None:
+        """The keep-alive loop in a greenlet of its own, unless pings are turned off."""
+        return gevent.spawn(cls.keep_alive) if cls.ping_interval > 0 else None
+
+    @classmethod
+    def keep_alive(cls) -> None:
+        """Ping sockets quiet for `ping_interval`; drop those silent `ping_timeout` longer.
+        Runs forever.
 
         One loop for all sockets instead of a greenlet each keeps idle connections cheap.
         """
+        interval, timeout = cls.ping_interval, cls.ping_timeout
         tick = min(1.0, interval / 4, timeout / 4)
         while True:
             gevent.sleep(tick)
@@ -227,6 +236,8 @@ def configure(settings: Settings) -> type[WebSocketHandler]:
         {
             "max_message_size": settings.max_message_size,
             "allowed_origins": settings.allowed_origins,
+            "ping_interval": settings.ping_interval,
+            "ping_timeout": settings.ping_timeout,
             "open_sockets": set(),
         },
     )
