@@ -67,6 +67,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    """One GET over a fresh connection; returns status and body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n".encode())
+        response = b""
+        while data := sock.recv(65536):
+            response += data
+    head, _, body = response.partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), body
+
+
 def process_env() -> dict[str, str]:
     """Environment for a child Python that imports the same code as the tests, installed or not."""
     env = dict(os.environ)

@@ -28,9 +28,8 @@ def broker():
     return MemoryBroker(history_size=5, queue_size=8)
 
 
-@pytest.fixture
-def chat(settings, broker):
-    """The chat routes on a memory broker, whatever broker the project was generated with."""
+def chat_client(settings, broker) -> webtest.TestApp:
+    """The chat routes alone, on the given broker."""
     import bottle
 
     from {{ cookiecutter.package_name }} import chat
@@ -38,6 +37,12 @@ def chat(settings, broker):
     app = bottle.Bottle()
     chat.install(app, settings, broker=broker)
     return webtest.TestApp(app)
+
+
+@pytest.fixture
+def chat(settings, broker):
+    """The chat routes on a memory broker, whatever broker the project was generated with."""
+    return chat_client(settings, broker)
 
 
 def post(client, room: str, text: str, status: int = 201):
@@ -106,15 +111,9 @@ def test_rooms_are_capped_and_idle_ones_make_way():
 
 
 def test_a_new_room_when_all_are_listened_to_gets_503(settings):
-    import bottle
-
-    from {{ cookiecutter.package_name }} import chat
-
     broker = MemoryBroker(history_size=5, queue_size=8, max_rooms=1)
     broker.subscribe("lobby")
-    app = bottle.Bottle()
-    chat.install(app, settings, broker=broker)
-    client = webtest.TestApp(app)
+    client = chat_client(settings, broker)
     response = post(client, "elsewhere", "hi", status=503)
     assert response.headers["Retry-After"] == "1"
     assert post(client, "lobby", "the listened room still works").json["id"] == 1

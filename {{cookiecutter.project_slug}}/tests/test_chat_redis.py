@@ -6,7 +6,6 @@ order; after Redis restarts, delivery resumes without those clients reconnecting
 {% if cookiecutter.use_websocket %}
 import json
 {%- endif %}
-import shutil
 import time
 import urllib.error
 import urllib.request
@@ -19,11 +18,6 @@ import websocket
 from conftest import free_port, http_json
 
 from {{ cookiecutter.package_name }}.chat_redis import RedisBroker
-
-pytestmark = pytest.mark.skipif(
-    shutil.which("redis-server") is None,
-    reason="Redis tests need redis-server: apt-get install redis-server",
-)
 
 
 def post_when_ready(url: str, text: str, timeout: float = 15.0) -> dict:

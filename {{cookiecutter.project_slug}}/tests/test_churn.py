@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from conftest import http_get
 
 ROUNDS = 1000  # connections of each kind per round
 
@@ -57,12 +58,7 @@ def abandon(port: int, request: bytes, expect: bytes, count: int) -> None:
 
 
 def stats(server) -> dict:
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
-        response = b""
-        while data := sock.recv(65536):
-            response += data
-    return json.loads(response.partition(b"\r\n\r\n")[2])
+    return json.loads(http_get(server.port, "/healthz", timeout=10)[1])
 
 
 def rss_kib(server) -> int:

@@ -15,7 +15,7 @@ import pytest
 import websocket
 {%- endif %}
 {%- if cookiecutter.use_chat %}
-from conftest import process_env
+from conftest import http_json, process_env
 {%- else %}
 from conftest import FAST, process_env
 {%- endif %}
@@ -84,11 +84,7 @@ def test_gunicorn_serves_every_feature_and_stops_cleanly(gunicorn):
     ws.shutdown()
 {%- endif %}
 {%- if cookiecutter.use_chat %}
-    request = urllib.request.Request(
-        f"http://{address}/chat/gunicorn", data=b'{"text": "hi"}', method="POST"
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        posted = json.loads(response.read())
+    posted = http_json("POST", f"http://{address}/chat/gunicorn", {"text": "hi"})
     assert posted["text"] == "hi"
 {%- if cookiecutter.use_fetch %}
     # Whichever worker answers, it sees the same room.

@@ -5,6 +5,7 @@ import json
 import socket
 
 import pytest
+from conftest import http_get
 
 from {{ cookiecutter.package_name }}.http_handler import RequestHeaders
 
@@ -58,10 +59,5 @@ def test_bad_fields_get_400_and_others_are_served(live_server, name):
     with socket.create_connection(("127.0.0.1", live_server.port), timeout=5) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n" + BAD_HEADS[name] + b"\r\n")
         assert sock.recv(65536).startswith(b"HTTP/1.1 400")
-    with socket.create_connection(("127.0.0.1", live_server.port), timeout=5) as sock:
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
-        response = b""
-        while data := sock.recv(65536):
-            response += data
-    assert response.startswith(b"HTTP/1.1 200")
-    assert json.loads(response.partition(b"\r\n\r\n")[2]) == {"status": "ok"}
+    status, body = http_get(live_server.port, "/healthz")
+    assert (status, json.loads(body)) == (200, {"status": "ok"})

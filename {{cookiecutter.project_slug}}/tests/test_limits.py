@@ -14,23 +14,13 @@ import bottle
 import gevent
 import pytest
 import webtest
+from conftest import http_get
 
 from {{ cookiecutter.package_name }}.app import create_app
 {%- if cookiecutter.use_fetch %}
 from {{ cookiecutter.package_name }}.fetch import DemoWorker
 from {{ cookiecutter.package_name }}.fetch import install as install_fetch
 {%- endif %}
-
-
-def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
-    """One GET over a fresh connection; returns status and body."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n".encode())
-        response = b""
-        while data := sock.recv(65536):
-            response += data
-    head, _, body = response.partition(b"\r\n\r\n")
-    return int(head.split(b" ")[1]), body
 
 
 def closed_within(sock: socket.socket, seconds: float) -> bool:
