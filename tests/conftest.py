@@ -1,9 +1,15 @@
 """Shared facts about the template: its features and the combinations of answers to bake."""
 
 import itertools
+import re
+import shutil
+import socket
+import subprocess
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
 FEATURES = ("use_stream", "use_fetch", "use_websocket", "use_js_client")
 ENDPOINTS = ("use_stream", "use_fetch", "use_websocket")
 DEFAULTS = {"use_chat": False, "broker": "memory", "use_docker": True}
@@ -67,3 +73,29 @@ def combination_id(context: dict) -> str:
     if not context.get("use_docker", True):
         parts.append("no-docker")
     return "+".join(parts)
+
+
+def wait_for_port(log: Path, process: subprocess.Popen, timeout: float = 20) -> int:
+    """The port a baked server says it listens on in its log (it was started with port 0)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = re.search(r"listening on http://127\.0\.0\.1:(\d+)", log.read_text())
+        if found:
+            return int(found.group(1))
+        assert process.poll() is None, f"server exited:\n{log.read_text()}"
+        time.sleep(0.05)
+    raise AssertionError(f"server did not start:\n{log.read_text()}")
+
+
+def wait_for_listener(port: int, what: str, process: subprocess.Popen | None = None, timeout: float = 10) -> None:
+    """Wait until something accepts connections on `port`; fail if `process` exits first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process is not None:
+            assert process.poll() is None, f"{what} exited: {process.stderr.read().decode() if process.stderr else ''}"
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline, f"{what} did not start"
+            time.sleep(0.05)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, combination_id, feature_combinations
+from conftest import NGINX, ROOT, combination_id, feature_combinations, wait_for_listener, wait_for_port
 
 BROWSER_PATH = os.environ.get("BROWSER_PATH", "/usr/bin/chromium")
 ENABLE = "browser tests need Chromium: apt-get install chromium and pip install playwright (or set BROWSER_PATH)"
@@ -30,7 +30,6 @@ if not os.access(BROWSER_PATH, os.X_OK):
     pytest.skip(f"{ENABLE}; no browser at {BROWSER_PATH}", allow_module_level=True)
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 
 # Short pauses: the page's code paths are the ones the defaults take, only quicker.
@@ -91,15 +90,8 @@ class Server:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            found = re.search(r"listening on http://127\.0\.0\.1:(\d+)", self.log)
-            if found:
-                self.port = int(found.group(1))
-                return self
-            assert self.process.poll() is None, f"server exited:\n{self.log}"
-            time.sleep(0.05)
-        raise AssertionError(f"server did not start:\n{self.log}")
+        self.port = wait_for_port(self.log_path, self.process)
+        return self
 
     @property
     def log(self) -> str:
@@ -154,14 +146,7 @@ class Bakes:
                 [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", ""], stdout=subprocess.DEVNULL
             )
             self.redis_port = port
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    assert time.monotonic() < deadline, "redis-server did not start"
-                    time.sleep(0.05)
+            wait_for_listener(port, "redis-server")
         return f"redis://127.0.0.1:{self.redis_port}/0"
 
     def stop_all(self) -> None:
@@ -290,15 +275,23 @@ def send(tab: Tab, text: str) -> None:
     expect(tab.page.locator("#ws-log li.received .text").last).to_have_text(text)
 
 
+def check_stream(tab: Tab) -> None:
+    texts, shown, arrivals = run_chunked_section(tab, "stream", "Start stream", 3)
+    assert texts == ["START", "MIDDLE", "END"]
+    assert_one_by_one(shown, arrivals, list(STREAM_DELAYS))
+
+
+def check_fetch(tab: Tab) -> None:
+    texts, shown, arrivals = run_chunked_section(tab, "fetch", "Fetch", FETCH_CHUNKS)
+    assert texts == [f"chunk {n} of {FETCH_CHUNKS}" for n in range(1, FETCH_CHUNKS + 1)]
+    assert_one_by_one(shown, arrivals, [FETCH_INTERVAL] * (FETCH_CHUNKS - 1))
+
+
 def use_every_section(tab: Tab, context: dict[str, bool]) -> None:
     if context["use_stream"]:
-        texts, shown, arrivals = run_chunked_section(tab, "stream", "Start stream", 3)
-        assert texts == ["START", "MIDDLE", "END"]
-        assert_one_by_one(shown, arrivals, list(STREAM_DELAYS))
+        check_stream(tab)
     if context["use_fetch"]:
-        texts, shown, arrivals = run_chunked_section(tab, "fetch", "Fetch", FETCH_CHUNKS)
-        assert texts == [f"chunk {n} of {FETCH_CHUNKS}" for n in range(1, FETCH_CHUNKS + 1)]
-        assert_one_by_one(shown, arrivals, [FETCH_INTERVAL] * (FETCH_CHUNKS - 1))
+        check_fetch(tab)
     if context["use_websocket"]:
         wait_until_open(tab)
         send(tab, "hello from the browser")
@@ -308,18 +301,14 @@ def use_every_section(tab: Tab, context: dict[str, bool]) -> None:
 @pytest.mark.parametrize("context", having("use_stream"), ids=combination_id)
 def test_stream_parts_appear_one_by_one(bakes, open_tab, context):
     tab = open_tab(bakes.server(context).url)
-    texts, shown, arrivals = run_chunked_section(tab, "stream", "Start stream", 3)
-    assert texts == ["START", "MIDDLE", "END"]
-    assert_one_by_one(shown, arrivals, list(STREAM_DELAYS))
+    check_stream(tab)
     tab.assert_quiet()
 
 
 @pytest.mark.parametrize("context", having("use_fetch"), ids=combination_id)
 def test_queue_fetch_shows_chunks_as_the_worker_makes_them(bakes, open_tab, context):
     tab = open_tab(bakes.server(context).url)
-    texts, shown, arrivals = run_chunked_section(tab, "fetch", "Fetch", FETCH_CHUNKS)
-    assert texts == [f"chunk {n} of {FETCH_CHUNKS}" for n in range(1, FETCH_CHUNKS + 1)]
-    assert_one_by_one(shown, arrivals, [FETCH_INTERVAL] * (FETCH_CHUNKS - 1))
+    check_fetch(tab)
     tab.assert_quiet()
 
 
@@ -486,15 +475,7 @@ def test_page_works_at_a_sub_path_behind_nginx(bakes, open_tab, tmp_path):
         stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            assert nginx.poll() is None, nginx.stderr.read().decode()
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "nginx did not start"
-                time.sleep(0.05)
+        wait_for_listener(port, "nginx", nginx)
         # Without the trailing slash nginx redirects, so relative URLs resolve under /app/.
         tab = open_tab(f"http://127.0.0.1:{port}/app")
         assert tab.page.url == f"http://127.0.0.1:{port}/app/"

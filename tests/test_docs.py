@@ -1,12 +1,11 @@
 """The nginx configs a bake documents (README) and ships (deploy/nginx.conf) are valid nginx."""
 
 import re
-import shutil
 import subprocess
 
 import pytest
+from conftest import NGINX
 
-NGINX = shutil.which("nginx") or (shutil.which("nginx", path="/usr/sbin"))
 pytestmark = pytest.mark.skipif(NGINX is None, reason="checks nginx configs with nginx -t: apt-get install nginx-light")
 
 WRAPPER = """

@@ -1,26 +1,14 @@
 """The generated README's own steps: `pip install -e '.[test]'`, then the console script serves."""
 
 import os
-import re
 import signal
 import subprocess
 import sys
 import sysconfig
-import time
 import urllib.request
 import zipfile
-from pathlib import Path
 
-
-def wait_for_port(log: Path, process: subprocess.Popen, timeout: float = 20) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = re.search(r"listening on http://127\.0\.0\.1:(\d+)", log.read_text())
-        if found:
-            return int(found.group(1))
-        assert process.poll() is None, log.read_text()
-        time.sleep(0.1)
-    raise AssertionError(f"server did not start:\n{log.read_text()}")
+from conftest import wait_for_port
 
 
 def test_pip_install_then_console_script_serves(tmp_path, cookies):
