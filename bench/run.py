@@ -680,17 +680,19 @@ def report(rows: list[dict], plan: Plan, setup: Setup, notes: list[str], took: f
         "| Case | Server | KiB per connection | RSS before (MiB) | RSS after (MiB) | Errors | Ours vs this |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for case in cases(rows, "idle"):
-        base = median_of(rows, "idle", case, "ours", "kibPerConn")
-        for name in servers(rows, "idle", case):
-            per = median_of(rows, "idle", case, name, "kibPerConn")
-            lines.append(
-                f"| {case} | {name} | {fmt(per)} | "
-                f"{fmt((median_of(rows, 'idle', case, name, 'baselineKiB') or 0) / 1024)} | "
-                f"{fmt((median_of(rows, 'idle', case, name, 'heldKiB') or 0) / 1024)} | "
-                f"{sum_of(rows, 'idle', case, name, 'errors')} | "
-                f"{'' if name == 'ours' else fmt(ratio(base, per, False)) + 'x'} |"
-            )
+
+    def idle_cells(case: str, name: str) -> list[str]:
+        def median(key: str):
+            return median_of(rows, "idle", case, name, key)
+
+        return [
+            fmt(median("kibPerConn")),
+            fmt((median("baselineKiB") or 0) / 1024),
+            fmt((median("heldKiB") or 0) / 1024),
+            str(sum_of(rows, "idle", case, name, "errors")),
+        ]
+
+    lines += comparison_rows(rows, "idle", "kibPerConn", False, idle_cells)
     lines += ["", "## 6. Broadcast fan-out", ""]
     if cases(rows, "broadcast"):
         lines += [
@@ -699,16 +701,18 @@ def report(rows: list[dict], plan: Plan, setup: Setup, notes: list[str], took: f
             "| Case | Server | Fan-out p50 (ms) | Fan-out max (ms) | Errors | Ours vs this |",
             "| --- | --- | ---: | ---: | ---: | ---: |",
         ]
-        for case in cases(rows, "broadcast"):
-            base = median_of(rows, "broadcast", case, "ours (chat)", "fanoutP50Ms")
-            for name in servers(rows, "broadcast", case):
-                p50 = median_of(rows, "broadcast", case, name, "fanoutP50Ms")
-                lines.append(
-                    f"| {case} | {name} | {fmt(p50)} | "
-                    f"{fmt(median_of(rows, 'broadcast', case, name, 'fanoutMaxMs'))} | "
-                    f"{sum_of(rows, 'broadcast', case, name, 'errors')} | "
-                    f"{'' if name.startswith('ours') else fmt(ratio(base, p50, False)) + 'x'} |"
-                )
+        lines += comparison_rows(
+            rows,
+            "broadcast",
+            "fanoutP50Ms",
+            False,
+            lambda case, name: [
+                fmt(median_of(rows, "broadcast", case, name, "fanoutP50Ms")),
+                fmt(median_of(rows, "broadcast", case, name, "fanoutMaxMs")),
+                str(sum_of(rows, "broadcast", case, name, "errors")),
+            ],
+            ours="ours (chat)",
+        )
     lines += [f"- {note}" for note in notes]
     failures = [row for row in rows if row.get("failure")]
     if failures:
@@ -720,25 +724,35 @@ def report(rows: list[dict], plan: Plan, setup: Setup, notes: list[str], took: f
     return "\n".join(lines)
 
 
-def echo_rows(rows: list[dict], scenario: str, with_mib: bool) -> list[str]:
+def comparison_rows(rows, scenario: str, key: str, higher_is_better: bool, cells, ours: str = "ours") -> list[str]:
+    """A table row per case and server: the case, the server, `cells(case, server)`, then how
+    many times better `ours` is on `key` (left empty on our own rows)."""
     out = []
     for case in cases(rows, scenario):
-        base = median_of(rows, scenario, case, "ours", "msgsPerSec")
+        base = median_of(rows, scenario, case, ours, key)
         for name in servers(rows, scenario, case):
-            rate = median_of(rows, scenario, case, name, "msgsPerSec")
-            cells = [case, name, fmt(rate)]
-            if with_mib:
-                cells.append(fmt(median_of(rows, scenario, case, name, "mibPerSec")))
-            cells += [
-                fmt(median_of(rows, scenario, case, name, "rttP50Ms")),
-                fmt(median_of(rows, scenario, case, name, "rttP99Ms")),
-                fmt(median_of(rows, scenario, case, name, "serverCpuUsPerMsg")),
-                str(sum_of(rows, scenario, case, name, "errors")),
-                fmt(median_of(rows, scenario, case, name, "clientCpuPercent"), 2) + "%",
-                "" if name.startswith("ours") else fmt(ratio(base, rate, True)) + "x",
-            ]
-            out.append("| " + " | ".join(cells) + " |")
+            value = median_of(rows, scenario, case, name, key)
+            versus = "" if name.startswith("ours") else fmt(ratio(base, value, higher_is_better)) + "x"
+            out.append("| " + " | ".join([case, name, *cells(case, name), versus]) + " |")
     return out
+
+
+def echo_rows(rows: list[dict], scenario: str, with_mib: bool) -> list[str]:
+    def cells(case: str, name: str) -> list[str]:
+        def median(key: str):
+            return median_of(rows, scenario, case, name, key)
+
+        return [
+            fmt(median("msgsPerSec")),
+            *([fmt(median("mibPerSec"))] if with_mib else []),
+            fmt(median("rttP50Ms")),
+            fmt(median("rttP99Ms")),
+            fmt(median("serverCpuUsPerMsg")),
+            str(sum_of(rows, scenario, case, name, "errors")),
+            fmt(median("clientCpuPercent"), 2) + "%",
+        ]
+
+    return comparison_rows(rows, scenario, "msgsPerSec", True, cells)
 
 
 def chart(rows: list[dict], plan: Plan, path: Path) -> None:

@@ -6,6 +6,7 @@ longer speaks to the server, or a report that reads its figures the wrong way ro
 
 import functools
 import importlib.util
+import json
 import os
 import shutil
 import sys
@@ -89,3 +90,15 @@ def test_ratios_read_better_as_higher():
     assert run.ratio(None, 4.0, higher_is_better=False) is None
     rows = [{"scenario": "idle", "case": "c", "server": "ours", "kibPerConn": value} for value in (14.0, 13.0, 99.0)]
     assert run.median_of(rows, "idle", "c", "ours", "kibPerConn") == 14.0
+
+
+def test_committed_report_is_what_the_harness_writes_from_its_raw_figures(monkeypatch):
+    """bench/RESULTS.md, every table and target below its first paragraph, follows from
+    bench/results.json: the report reads the figures it was given, the right way round."""
+    run = load_run_module()
+    data = json.loads((ROOT / "bench" / "results.json").read_text())
+    setup = run.Setup(app_python=None, bake=None, speedups_path=None, chat_src=None, versions=data["versions"])
+    monkeypatch.setattr(run, "machine", lambda: data["machine"])  # the machine the figures came from
+    written = run.report(data["rows"], run.Plan(**data["plan"]), setup, notes=[], took=0).splitlines()
+    committed = (ROOT / "bench" / "RESULTS.md").read_text().splitlines()
+    assert written[3:] == committed[3:]  # the first paragraph has the date and duration
