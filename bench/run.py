@@ -27,7 +27,6 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -166,7 +165,7 @@ def free_port() -> int:
 @dataclass
 class ServerSpec:
     name: str
-    command: Callable[[int], list]  # port -> argv
+    argv: list  # the command line; RunningServer adds --port
     env: dict[str, str] = field(default_factory=dict)
 
 
@@ -178,7 +177,7 @@ class RunningServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "wb") as out:
             self.process = subprocess.Popen(
-                pin(0) + spec.command(self.port),
+                pin(0) + [str(part) for part in spec.argv] + ["--port", str(self.port)],
                 env={**os.environ, **spec.env},
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -233,33 +232,17 @@ def server_specs(setup: Setup, peer_python: str) -> dict[str, ServerSpec]:
         str(FETCH_INTERVAL),
     ]
     specs = {
-        "ours": ServerSpec("ours", lambda port: [*ours, "--port", str(port)], ours_env),
-        "aiohttp": ServerSpec(
-            "aiohttp",
-            lambda port: [peer_python, PEERS / "aiohttp_server.py", "--port", port, *peer_args],
-        ),
-        "websockets": ServerSpec(
-            "websockets",
-            lambda port: [peer_python, PEERS / "websockets_server.py", "--port", port],
-        ),
-        "waitress": ServerSpec(
-            "waitress",
-            lambda port: [peer_python, PEERS / "waitress_server.py", "--port", port, *peer_args],
-        ),
+        "ours": ServerSpec("ours", ours, ours_env),
+        "aiohttp": ServerSpec("aiohttp", [peer_python, PEERS / "aiohttp_server.py", *peer_args]),
+        "websockets": ServerSpec("websockets", [peer_python, PEERS / "websockets_server.py"]),
+        "waitress": ServerSpec("waitress", [peer_python, PEERS / "waitress_server.py", *peer_args]),
     }
     if setup.speedups_path:
         specs["ours + C unmask"] = ServerSpec(
-            "ours + C unmask",
-            specs["ours"].command,
-            {**ours_env, "PYTHONPATH": str(setup.speedups_path)},
+            "ours + C unmask", ours, {**ours_env, "PYTHONPATH": str(setup.speedups_path)}
         )
     if setup.chat_src:
-        specs["ours (chat)"] = ServerSpec(
-            "ours (chat)", specs["ours"].command, {**ours_env, "PYTHONPATH": str(setup.chat_src)}
-        )
-    for spec in specs.values():
-        original = spec.command
-        spec.command = lambda port, original=original: [str(part) for part in original(port)]
+        specs["ours (chat)"] = ServerSpec("ours (chat)", ours, {**ours_env, "PYTHONPATH": str(setup.chat_src)})
     return specs
 
 

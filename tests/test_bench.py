@@ -42,8 +42,7 @@ def server(tmp_path_factory):
         "REALTIME_APP_FETCH_CHUNKS": "3",
         "REALTIME_APP_FETCH_INTERVAL": "0.1",
     }
-    command = [sys.executable, "-m", "realtime_app", "--port"]
-    running = run.RunningServer(run.ServerSpec("ours (test)", lambda port: [*command, str(port)], env))
+    running = run.RunningServer(run.ServerSpec("ours (test)", [sys.executable, "-m", "realtime_app"], env))
     yield running
     running.stop()
     assert running.process.returncode == 0
