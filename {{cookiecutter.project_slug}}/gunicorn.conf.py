@@ -1,19 +1,21 @@
 """gunicorn settings: `gunicorn -c gunicorn.conf.py` serves the app with gevent workers.
 
 Each worker is one process holding thousands of connections on greenlets; run about one per
-CPU core. The address, the connection cap and the shutdown grace come from the same
-{{ cookiecutter.package_name | upper }}_* variables as `python -m {{ cookiecutter.package_name }}`.
+CPU core. Every setting, the address, the connection cap and the shutdown grace included, comes
+from the same {{ cookiecutter.package_name | upper }}_* variables as `python -m {{ cookiecutter.package_name }}`.
 """
 
 import math
 import os
 
+from {{ cookiecutter.package_name }}.runtime.gunicorn import Worker
 from {{ cookiecutter.package_name }}.settings import Settings
 
 settings = Settings.from_env()
 
 wsgi_app = "{{ cookiecutter.package_name }}.wsgi:app"
-worker_class = "{{ cookiecutter.package_name }}.gunicorn_worker.Worker"
+# The runtime's worker: it serves connections exactly as `python -m {{ cookiecutter.package_name }}` does.
+worker_class = Worker.with_settings(settings)
 bind = f"{settings.host}:{settings.port}"
 {%- if cookiecutter.use_chat and cookiecutter.broker == "memory" %}
 # The chat's memory broker lives in one process: more workers would split the rooms.

@@ -1,4 +1,8 @@
-"""Fixtures: an in-process app for WebTest, and the real server in its own process."""
+"""Fixtures: an in-process app for WebTest, and real servers in their own processes.
+
+The helpers here serve every test folder: `free_port`, `LiveServer` (any server command, waited
+for until it listens), `http_get` and `process_env`.
+"""
 
 import http.client
 {%- if cookiecutter.use_chat %}
@@ -17,9 +21,7 @@ import time
 {%- if cookiecutter.use_chat %}
 import urllib.request
 {%- endif %}
-{%- if cookiecutter.broker == "redis" %}
 from dataclasses import replace
-{%- endif %}
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -78,48 +80,61 @@ def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
     return int(head.split(b" ")[1]), body
 
 
-def process_env() -> dict[str, str]:
+def process_env(**variables: str) -> dict[str, str]:
     """Environment for a child Python that imports the same code as the tests, installed or not."""
-    env = dict(os.environ)
+    env = {**os.environ, **variables}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH")]))
     return env
 
 
 class LiveServer:
-    """`python -m {{ cookiecutter.package_name }}` in a subprocess on a free loopback port.
+    """A server command in a subprocess, waited for until its log says where it listens.
 
     A separate process gets monkey-patched properly, which pytest's own process cannot be.
+    The command must log a line with `http://<host>:<port>` once it listens.
     """
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
+    LISTENING = re.compile(r"(?:listening on|Listening at:) http://[^:]+:(\d+)")
+
+    def __init__(self, command: list[str], env: dict[str, str], log_path: Path, cwd=None) -> None:
+        self.command = command
+        self.env = env
+        self.cwd = cwd
         self.log_path = log_path
-        env = {**process_env(), **settings.to_env()}
-        with open(log_path, "wb") as log:
+        self.process: subprocess.Popen | None = None
+        self.port = 0
+
+    @classmethod
+    def app(cls, settings: Settings, log_path: Path) -> "LiveServer":
+        """`python -m {{ cookiecutter.package_name }}` with these settings."""
+        command = [sys.executable, "-m", "{{ cookiecutter.package_name }}"]
+        return cls(command, process_env(**settings.to_env()), log_path).start()
+
+    def start(self, timeout: float = 20.0) -> "LiveServer":
+        with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "{{ cookiecutter.package_name }}"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
+                self.command, env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT
             )
-        self.port = self._wait_for_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.ws_url = f"ws://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + timeout
+        while not (found := self.LISTENING.findall(self.log)):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.process.kill()
+                raise RuntimeError(f"{self.command} did not start:\n{self.log}")
+            time.sleep(0.05)
+        self.port = int(found[-1])  # the last start's, when a server is restarted
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
 
     @property
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def _wait_for_port(self, timeout: float = 15.0) -> int:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = re.search(r"listening on http://[^:]+:(\d+)", self.log)
-            if found:
-                return int(found.group(1))
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.05)
-        self.process.kill()
-        raise RuntimeError(f"server did not start:\n{self.log}")
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def stop(self, signum: int = signal.SIGTERM, timeout: float = 15.0) -> int:
         """Send `signum` and return the exit code."""
@@ -134,13 +149,13 @@ class LiveServer:
 
 @pytest.fixture
 def start_server(tmp_path: Path):
-    """Start servers with given settings; each is stopped at the end of the test."""
+    """Start the app with given settings; each server is stopped at the end of the test."""
     servers: list[LiveServer] = []
 
-    def start(settings: Settings = FAST) -> LiveServer:
-        server = LiveServer(settings, tmp_path / f"server-{len(servers)}.log")
-        servers.append(server)
-        return server
+    def start(settings: Settings = FAST, **changes) -> LiveServer:
+        log_path = tmp_path / f"server-{len(servers)}.log"
+        servers.append(LiveServer.app(replace(settings, **changes), log_path))
+        return servers[-1]
 
     yield start
     for server in servers:
@@ -149,8 +164,8 @@ def start_server(tmp_path: Path):
 
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory):
-    """One real server shared by the tests that only talk to it."""
-    server = LiveServer(FAST, tmp_path_factory.mktemp("live") / "server.log")
+    """One real server of the app shared by the tests that only talk to it."""
+    server = LiveServer.app(FAST, tmp_path_factory.mktemp("live") / "server.log")
     yield server
     server.stop()
 
@@ -240,7 +255,7 @@ def chat_settings(redis_server: RedisServer) -> Settings:
 @pytest.fixture(scope="session")
 def chat_server(tmp_path_factory: pytest.TempPathFactory, chat_settings: Settings):
     """A real server for the chat tests."""
-    server = LiveServer(chat_settings, tmp_path_factory.mktemp("chat") / "server.log")
+    server = LiveServer.app(chat_settings, tmp_path_factory.mktemp("chat") / "server.log")
     yield server
     server.stop()
 {%- else %}

@@ -1,10 +1,14 @@
 """GET /fetch: a queue body filled by a worker, sent chunk by chunk, stopped with the client."""
 
+import logging
+from functools import partial
 from itertools import pairwise
 
 import bottle
 import gevent
 import gevent.socket
+import webtest
+from gevent.event import Event
 from gevent.pywsgi import WSGIServer
 
 from {{ cookiecutter.package_name }} import fetch
@@ -24,24 +28,28 @@ def test_fetch_returns_every_chunk_in_order(app, settings):
 
 def test_demo_worker_reports_data_then_finish():
     events = []
+    finished = Event()
     worker = DemoWorker(chunks=3, interval=0.01)
     worker.on_data(events.append)
-    worker.on_finish(lambda: events.append("finished"))
+    worker.on_finish(finished.set)
     worker.start()
-    gevent.sleep(0.2)
-    assert events == ["chunk 1 of 3\n", "chunk 2 of 3\n", "chunk 3 of 3\n", "finished"]
-    assert not worker.running
+    assert finished.wait(5)
+    assert events == ["chunk 1 of 3\n", "chunk 2 of 3\n", "chunk 3 of 3\n"]
+    with gevent.Timeout(5):
+        while worker.running:
+            gevent.sleep(0.01)
 
 
 def test_stopped_worker_reports_nothing_more():
     events = []
+    first = Event()
     worker = DemoWorker(chunks=100, interval=0.05)
-    worker.on_data(events.append)
+    worker.on_data(lambda chunk: (events.append(chunk), first.set()))
     worker.start()
-    gevent.sleep(0.12)
+    assert first.wait(5)
     worker.stop()
     seen = len(events)
-    gevent.sleep(0.2)
+    gevent.sleep(0.3)  # six intervals: a worker still running would have reported more
     assert 1 <= seen < 100
     assert len(events) == seen
     assert not worker.running
@@ -81,3 +89,19 @@ def test_fetch_chunks_arrive_over_time(live_server, settings, read_lines_timed):
     gaps = [later - earlier for earlier, later in pairwise(arrivals)]
     # Each chunk was sent when the worker produced it, one interval after the one before.
     assert all(gap >= settings.fetch_interval * 0.8 for gap in gaps), gaps
+
+
+class FailingWorker(DemoWorker):
+    def produce(self, number: int) -> str:
+        if number == 2:
+            raise RuntimeError("upstream broke")
+        return super().produce(number)
+
+
+def test_failing_worker_ends_its_response_and_is_logged(settings, caplog):
+    app = bottle.Bottle()
+    fetch.install(app, settings, make_worker=partial(FailingWorker, 3, 0.01))
+    with caplog.at_level(logging.ERROR):
+        response = webtest.TestApp(app).get("/fetch")
+    assert response.text == "chunk 1 of 3\n"
+    assert "fetch worker failed after 1 of 3 chunks" in caplog.text

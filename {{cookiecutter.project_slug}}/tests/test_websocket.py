@@ -5,7 +5,7 @@ import websocket  # the websocket-client package: a client written by someone el
 
 def test_plain_http_request_gets_400_with_a_reason(app):
     response = app.get("/websocket", status=400)
-    assert "expected a WebSocket handshake" in response.text
+    assert "expected a WebSocket handshake (Upgrade: websocket) on /websocket" in response.text
     assert response.content_type == "text/plain"
 
 
@@ -30,25 +30,13 @@ def test_many_messages_come_back_in_order(live_server):
         for message in sent:
             ws.send(message)
         assert [ws.recv() for _ in sent] == sent
-        large = "x" * 100_000
-        ws.send(large)
-        assert ws.recv() == large
     finally:
         ws.close()
 
 
-def test_server_keeps_serving_after_a_client_leaves(live_server):
-    first = websocket.create_connection(f"{live_server.ws_url}/websocket", timeout=5)
-    first.send("bye")
-    assert first.recv() == "bye"
-    first.close()
-    # A client that vanishes without a close frame.
-    dropped = websocket.create_connection(f"{live_server.ws_url}/websocket", timeout=5)
-    dropped.sock.close()
-
-    second = websocket.create_connection(f"{live_server.ws_url}/websocket", timeout=5)
-    try:
-        second.send("still here?")
-        assert second.recv() == "still here?"
-    finally:
-        second.close()
+def test_client_close_is_answered_with_its_code(live_server):
+    ws = websocket.create_connection(f"{live_server.ws_url}/websocket", timeout=5)
+    ws.send_close(4001, b"bye")
+    opcode, data = ws.recv_data(control_frame=True)
+    assert (opcode, int.from_bytes(data[:2], "big")) == (websocket.ABNF.OPCODE_CLOSE, 4001)
+    ws.shutdown()

@@ -1,11 +1,12 @@
 """Command line: `python -m {{ cookiecutter.package_name }}` or `{{ cookiecutter.project_slug }}`; parse flags, then serve."""
 
-# First import: server.py monkey-patches the standard library before anything opens a socket.
-from .server import serve  # isort: skip
+# First import: it monkey-patches the standard library before anything opens a socket.
+from .runtime.server import serve  # isort: skip
 
 import argparse
 import logging
 
+from .app import create_app
 from .settings import Settings, SettingsError
 
 
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    serve(settings)
+    serve(create_app(settings), settings)
 
 
 if __name__ == "__main__":

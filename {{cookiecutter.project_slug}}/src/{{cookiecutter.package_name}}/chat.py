@@ -14,6 +14,9 @@ Every client sees the same messages in the same order: ids increase by one per r
 """
 
 import json
+{%- if cookiecutter.use_websocket %}
+from urllib.parse import parse_qs
+{%- endif %}
 
 import bottle
 {%- if cookiecutter.use_websocket %}
@@ -27,6 +30,10 @@ from geventwebsocket.exceptions import WebSocketError
 {%- endif %}
 
 from .chat_broker import Broker, BrokerUnavailable, SlowConsumer, make_broker
+{%- if cookiecutter.use_websocket %}
+from .runtime.routing import websocket_route
+from .runtime.websocket import WebSocket
+{%- endif %}
 from .settings import Settings
 
 ROOM = "<room:re:[A-Za-z0-9_-]{1,64}>"
@@ -114,12 +121,14 @@ def install(app: bottle.Bottle, settings: Settings, broker: Broker | None = None
 {%- endif %}
 {%- if cookiecutter.use_websocket %}
 
-    @app.get(f"/chat/{ROOM}/ws", skip=True)  # no plugins: see websocket.py
-    def chat_socket(room: str) -> None:
-        ws = bottle.request.environ.get("wsgi.websocket")
-        if ws is None:
-            bottle.abort(400, "expected a WebSocket handshake (Upgrade: websocket)")
-        since = parse_since(bottle.request.query.get("since"))
+    @websocket_route(app, f"/chat/{ROOM}/ws")
+    def chat_socket(ws: WebSocket, room: str) -> None:
+        query = parse_qs(ws.environ.get("QUERY_STRING", ""))
+        try:
+            since = parse_since(query.get("since", [None])[-1])
+        except bottle.HTTPError as error:
+            ws.close(1008, error.body)  # 1008: policy violation
+            return
         # A client too slow for its queue is dropped; it reconnects with ?since= to catch up.
         try:
             subscription = broker.subscribe(room, on_overflow=lambda: ws.abort(1013, "too slow"))

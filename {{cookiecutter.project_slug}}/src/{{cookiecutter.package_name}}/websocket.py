@@ -1,22 +1,20 @@
-"""GET /websocket: a WebSocket echo endpoint on gevent-websocket, the primer's last example."""
+"""GET /websocket: a WebSocket echo endpoint, the primer's last example.
+
+The primer's route takes `request.environ['wsgi.websocket']` and answers a plain request with
+`abort(400)`; `websocket_route` does both (runtime/routing.py) and hands the route the socket.
+"""
 
 import bottle
 from geventwebsocket.exceptions import WebSocketError
 
+from .runtime.routing import websocket_route
+from .runtime.websocket import WebSocket
 from .settings import Settings
 
 
 def install(app: bottle.Bottle, settings: Settings) -> None:
-    # No plugins (skip=True): each wraps the route in one more call, and every idle socket
-    # keeps a copy of that stack. A failure still closes the socket with 1011 and is logged
-    # (websocket_handler.py).
-    @app.get("/websocket", skip=True)
-    def websocket() -> None:
-        # WebSocketHandler (see server.py) puts the upgraded connection here; a plain
-        # HTTP request has none.
-        ws = bottle.request.environ.get("wsgi.websocket")
-        if ws is None:
-            bottle.abort(400, "expected a WebSocket handshake (Upgrade: websocket) on /websocket")
+    @websocket_route(app, "/websocket")
+    def echo(ws: WebSocket) -> None:
         try:
             # receive() returns None once the client has closed the connection.
             while (message := ws.receive()) is not None:
