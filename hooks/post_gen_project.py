@@ -1,9 +1,14 @@
-"""Remove the files of every feature that was not selected, then print the next steps."""
+"""Remove the files of every feature that was not selected, then print the next steps.
+
+FEATURE_PATHS is the one list of which files belong to which feature: tests/test_bake.py reads
+it from this file to know what each bake must contain.
+"""
 
 import shutil
+import sys
 from pathlib import Path
 
-PACKAGE = Path("src") / {{ cookiecutter.package_name | tojson }}
+PACKAGE = {{ cookiecutter.package_name | tojson }}
 
 SELECTED = {
     "use_stream": {{ cookiecutter.use_stream }},
@@ -19,56 +24,46 @@ SELECTED["chunked_responses"] = SELECTED["use_stream"] or SELECTED["use_fetch"]
 # docker-compose.yml puts nginx in front of several replicas only when Redis joins them.
 SELECTED["compose_nginx"] = SELECTED["use_docker"] and SELECTED["redis_broker"]
 
-# Every path that belongs to one feature, and nothing else.
+# Every path that belongs to one feature, and nothing else ({package}: the package folder).
 FEATURE_PATHS = {
-    "use_stream": [PACKAGE / "stream.py", Path("tests/test_stream.py")],
-    "use_fetch": [PACKAGE / "fetch.py", Path("tests/test_fetch.py")],
-    "use_websocket": [
-        PACKAGE / "websocket.py",
-        PACKAGE / "websocket_connection.py",
-        PACKAGE / "websocket_handler.py",
-        PACKAGE / "static/websocket.js",
-        Path("tests/test_websocket.py"),
-        Path("tests/test_websocket_protocol.py"),
-    ],
-    "use_js_client": [PACKAGE / "client.py", PACKAGE / "static", Path("tests/test_client.py")],
-    "chunked_responses": [PACKAGE / "static/chunks.js"],
+    "use_stream": ["src/{package}/stream.py", "tests/test_stream.py"],
+    "use_fetch": ["src/{package}/fetch.py", "tests/test_fetch.py"],
+    "use_websocket": ["src/{package}/websocket.py", "src/{package}/static/websocket.js", "tests/test_websocket.py"],
+    "use_js_client": ["src/{package}/client.py", "src/{package}/static", "tests/test_client.py"],
+    "chunked_responses": ["src/{package}/static/chunks.js"],
     "use_chat": [
-        PACKAGE / "chat.py",
-        PACKAGE / "chat_broker.py",
-        PACKAGE / "static/chat.js",
-        Path("tests/test_chat.py"),
+        "src/{package}/chat.py",
+        "src/{package}/chat_broker.py",
+        "src/{package}/static/chat.js",
+        "tests/test_chat.py",
     ],
-    "redis_broker": [PACKAGE / "chat_redis.py", Path("tests/test_chat_redis.py")],
-    "use_docker": [
-        Path("Dockerfile"),
-        Path(".dockerignore"),
-        Path("docker-compose.yml"),
-        Path("tests/test_docker.py"),
-    ],
-    "compose_nginx": [Path("deploy")],
+    "redis_broker": ["src/{package}/chat_redis.py", "tests/test_chat_redis.py"],
+    "use_docker": ["Dockerfile", ".dockerignore", "docker-compose.yml", "tests/test_docker.py"],
+    "compose_nginx": ["deploy"],
 }
 
 
-def remove(path):
+def remove(path: Path) -> None:
     if path.is_dir():
         shutil.rmtree(path)
     elif path.exists():
         path.unlink()
 
 
-def main():
+def main() -> None:
     for feature, paths in FEATURE_PATHS.items():
         if not SELECTED[feature]:
             for path in paths:
-                remove(path)
+                remove(Path(path.format(package=PACKAGE)))
+    # To stderr: tools that regenerate the project (cruft diff) keep their output clean.
     print(
         "\nCreated {{ cookiecutter.project_slug }}. Next steps:\n"
         "  cd {{ cookiecutter.project_slug }}\n"
         "  python3 -m venv .venv && . .venv/bin/activate\n"
         "  pip install -e '.[test]'\n"
         "  pytest\n"
-        "  python -m {{ cookiecutter.package_name }}  (serves http://127.0.0.1:{{ cookiecutter.port }})\n"
+        "  python -m {{ cookiecutter.package_name }}  (serves http://127.0.0.1:{{ cookiecutter.port }})\n",
+        file=sys.stderr,
     )
 
 

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "{{cookiecutter.project_slug}}"
 NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
 FEATURES = ("use_stream", "use_fetch", "use_websocket", "use_js_client")
 ENDPOINTS = ("use_stream", "use_fetch", "use_websocket")
@@ -99,3 +100,41 @@ def wait_for_listener(port: int, what: str, process: subprocess.Popen | None = N
         except OSError:
             assert time.monotonic() < deadline, f"{what} did not start"
             time.sleep(0.05)
+
+
+def answers(**changes) -> dict:
+    """The full cookiecutter context of a bake: the default answers with these changes."""
+    from cookiecutter.generate import generate_context
+    from cookiecutter.prompt import prompt_for_config
+
+    context = generate_context(ROOT / "cookiecutter.json", extra_context=changes)
+    context["cookiecutter"] = prompt_for_config(context, no_input=True)
+    return context
+
+
+def render_hook(name: str, context: dict) -> str:
+    """The source of hooks/<name> as cookiecutter renders it for `context`."""
+    from cookiecutter.environment import StrictEnvironment
+
+    source = (ROOT / "hooks" / name).read_text()
+    return StrictEnvironment(context=context, keep_trailing_newline=True).from_string(source).render(**context)
+
+
+def expected_files(changes: dict) -> set[str]:
+    """The files a bake with these answers must have: every file of the template, less those of
+    the features it leaves out, as the post-gen hook's FEATURE_PATHS lists them."""
+    hook: dict = {}
+    exec(render_hook("post_gen_project.py", answers(**changes)), hook)  # defines, runs nothing
+    package = hook["PACKAGE"]
+    removed = [
+        path.format(package=package)
+        for feature, paths in hook["FEATURE_PATHS"].items()
+        if not hook["SELECTED"][feature]
+        for path in paths
+    ]
+    files = {
+        path.relative_to(TEMPLATE).as_posix().replace("{{cookiecutter.package_name}}", package)
+        for path in TEMPLATE.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+    return {name for name in files if not any(name == gone or name.startswith(gone + "/") for gone in removed)}

@@ -93,8 +93,8 @@ def test_booleans_work_from_the_command_line(tmp_path, false):
 def test_derived_names_follow_the_project_name(tmp_path):
     result = generate(tmp_path, "project_name=Chat Server!")
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "chat-server/src/chat_server/server.py").exists()
-    assert "cd chat-server" in result.stdout
+    assert (tmp_path / "chat-server/src/chat_server/runtime/server.py").exists()
+    assert "cd chat-server" in result.stderr  # the next steps, printed by the post-gen hook
 
 
 def test_every_question_has_a_prompt_label():
