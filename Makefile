@@ -9,14 +9,15 @@ DEMO_ARGS ?=
 # Extra pytest arguments, e.g. make test PYTEST_ARGS="-k hooks"
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench clean help
+.PHONY: demo test lint bench autobahn clean help
 
 help:
 	@echo "make demo   generate a project with the default answers and serve it on http://127.0.0.1:8080"
 	@echo "            (other answers: make demo DEMO_ARGS=\"use_chat=true\")"
 	@echo "make test   run every test of the template (hooks, all feature combinations, their own suites)"
 	@echo "make lint   ruff over the template's tests"
-	@echo "make bench  benchmark the generated server beside aiohttp, websockets and waitress (bench/RESULTS.md)"
+	@echo "make bench  benchmark the generated server beside aiohttp, websockets, waitress and sse-starlette (bench/RESULTS.md)"
+	@echo "make autobahn  the Autobahn|Testsuite WebSocket conformance run against the default bake"
 	@echo "make clean  remove the virtualenv and generated projects"
 
 $(BIN)/.installed: requirements-dev.txt
@@ -44,6 +45,10 @@ BENCH_ARGS ?=
 bench: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# WebSocket protocol conformance: Autobahn|Testsuite cases 1-7 and 9 (bench/autobahn/README.md).
+autobahn: $(BIN)/.installed
+	$(BIN)/python bench/autobahn/run.py --require-ok --summary build/autobahn.md
 
 clean:
 	rm -rf $(VENV) build
