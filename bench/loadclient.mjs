@@ -10,6 +10,8 @@
 //   echo      --conns N --size B [--binary]              closed-loop echo; msgs/s, RTT, CPU
 //   idle      --conns N                                  N open WebSockets; server RSS per socket
 //   broadcast --conns N --path /chat/bench/ws            one post reaching N sockets; ms
+//   sse       --conns N --path /chat/bench/events --post-path /chat/bench
+//                                                        one POST reaching N event streams; ms, KiB
 //
 // Only 127.0.0.1 is ever contacted.
 
@@ -23,7 +25,7 @@ function parseArgs(argv) {
   const opts = {
     mode: 'echo', port: 0, path: '/websocket', conns: 100, size: 32, binary: false,
     warmup: 1, duration: 3, timeout: 60, expect: 'END', serverPid: 0, clkTck: 100,
-    parallel: 256, settle: 1.5, warmConns: 50, messages: 5,
+    parallel: 256, settle: 1.5, warmConns: 50, messages: 5, postPath: '/chat/bench',
   };
   for (let i = 0; i < argv.length; i++) {
     const key = argv[i].replace(/^--/, '').replace(/-([a-z])/g, (_, c) => c.toUpperCase());
@@ -494,16 +496,225 @@ async function streams() {
   };
 }
 
-const modes = { echo, idle, streams, broadcast };
+// Server-Sent Events: an EventSource-style reader over a raw socket. It de-chunks the body
+// (servers stream it with Transfer-Encoding: chunked) and hands each `data:` line to onData.
+class EventStreamClient {
+  constructor(path, onData) {
+    this.path = path;
+    this.onData = onData;
+    this.closed = false;
+    this.chunked = false;
+    this.chunkLeft = 0; // bytes left in the current chunk; 0 while a size line is due
+    this.sizeLine = '';
+    this.partial = ''; // the last line, until its end arrives
+  }
+
+  // Resolves once the response headers and the first body bytes have arrived (the server has
+  // subscribed the client by then); rejects on another status, a closed socket or after `ms`.
+  open(ms) {
+    return new Promise((resolve, reject) => {
+      this.reject = reject;
+      this.timer = setTimeout(() => this.fail('timeout'), ms);
+      const sock = net.connect({ host: HOST, port: opts.port });
+      this.sock = sock;
+      let head = Buffer.alloc(0);
+      sock.on('data', (data) => {
+        if (head) {
+          head = Buffer.concat([head, data]);
+          const end = head.indexOf('\r\n\r\n');
+          if (end < 0) return;
+          const headers = head.toString('latin1', 0, end);
+          data = head.subarray(end + 4);
+          head = null;
+          if (!headers.startsWith('HTTP/1.1 200')) return this.fail(`status: ${headers.split('\r\n', 1)[0]}`);
+          if (!/\r\ncontent-type: *text\/event-stream/i.test(headers)) return this.fail('not text/event-stream');
+          this.chunked = /\r\ntransfer-encoding: *chunked/i.test(headers);
+        }
+        if (this.onBody(data) > 0) {
+          clearTimeout(this.timer);
+          resolve(this);
+        }
+      });
+      sock.on('error', (error) => this.fail(error.code || String(error)));
+      sock.on('close', () => this.fail('closed'));
+      sock.write(
+        `GET ${this.path} HTTP/1.1\r\nHost: ${HOST}:${opts.port}\r\nAccept: text/event-stream\r\n` +
+          'Cache-Control: no-cache\r\n\r\n',
+      );
+    });
+  }
+
+  fail(why) {
+    clearTimeout(this.timer);
+    if (this.closed) return;
+    this.closed = true;
+    this.sock.destroy();
+    this.reject(new Error(why)); // a no-op once subscribed: `closed` tells the fan-out instead
+  }
+
+  close() {
+    this.closed = true;
+    this.sock.destroy();
+  }
+
+  // The body's bytes, de-chunked if need be, go on as text; returns how many there were.
+  onBody(data) {
+    if (!this.chunked) {
+      this.onText(data.toString('latin1'));
+      return data.length;
+    }
+    let got = 0;
+    let at = 0;
+    while (at < data.length) {
+      if (this.chunkLeft > 0) {
+        const end = Math.min(data.length, at + this.chunkLeft);
+        this.onText(data.toString('latin1', at, end));
+        this.chunkLeft -= end - at;
+        got += end - at;
+        at = end;
+        continue;
+      }
+      // A chunk's size line, or the empty line after its data.
+      const end = data.indexOf(10, at);
+      this.sizeLine += data.toString('latin1', at, end < 0 ? data.length : end);
+      if (end < 0) break;
+      at = end + 1;
+      const line = this.sizeLine.trim();
+      this.sizeLine = '';
+      if (line === '') continue;
+      this.chunkLeft = parseInt(line, 16);
+      if (!(this.chunkLeft > 0)) {
+        this.fail(this.chunkLeft === 0 ? 'stream ended' : 'bad chunk size');
+        break;
+      }
+    }
+    return got;
+  }
+
+  // Latin-1 keeps one character per byte, so a line split across reads joins up unharmed.
+  onText(text) {
+    const lines = (this.partial + text).split(/\r\n|\r|\n/);
+    this.partial = lines.pop();
+    for (const line of lines) if (line.startsWith('data:')) this.onData(this, line);
+  }
+}
+
+// One POST of a JSON body on a connection of its own; resolves with the status (0: none came).
+function postJson(path, body) {
+  return new Promise((resolve) => {
+    const json = JSON.stringify(body);
+    const sock = net.connect({ host: HOST, port: opts.port });
+    const chunks = [];
+    const finish = () => {
+      sock.destroy();
+      const match = /^HTTP\/1\.[01] (\d{3})/.exec(Buffer.concat(chunks).toString('latin1', 0, 16));
+      resolve(match ? Number(match[1]) : 0);
+    };
+    sock.setTimeout(opts.timeout * 1000, finish);
+    sock.on('data', (data) => chunks.push(data));
+    sock.on('close', finish); // Connection: close, so the response ends with the connection
+    sock.on('error', () => {}); // 'close' follows
+    sock.end(
+      `POST ${path} HTTP/1.1\r\nHost: ${HOST}:${opts.port}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(json)}\r\nConnection: close\r\n\r\n${json}`,
+    );
+  });
+}
+
+// SSE fan-out: N clients hold one room's event stream open; one POST on another connection, and
+// the clock runs until every client has a `data:` line with the POST's marker in it.
+async function sse() {
+  let wait = null; // the broadcast being timed: {marker, started, times, expected, done}
+  const onData = (client, line) => {
+    if (!wait || client.seen === wait.marker || !line.includes(wait.marker)) return;
+    client.seen = wait.marker;
+    wait.times.push(performance.now() - wait.started);
+    if (wait.times.length === wait.expected) wait.done();
+  };
+
+  // n clients, at most `parallel` of them subscribing at once, all within one deadline.
+  async function subscribe(n) {
+    const clients = [];
+    const errorKinds = {};
+    const deadline = performance.now() + opts.timeout * 1000;
+    await inBatches(n, opts.parallel, async () => {
+      const left = deadline - performance.now();
+      try {
+        if (left <= 0) throw new Error('timeout');
+        clients.push(await new EventStreamClient(opts.path, onData).open(left));
+      } catch (error) {
+        errorKinds[error.message] = (errorKinds[error.message] || 0) + 1;
+      }
+    });
+    return { clients, errors: n - clients.length, errorKinds };
+  }
+
+  // One marker posted; waits up to the timeout for every client to have it.
+  async function fanout(clients) {
+    const marker = `bench-${crypto.randomBytes(6).toString('hex')}`;
+    const arrived = new Promise((done) => {
+      wait = { marker, started: performance.now(), times: [], expected: clients.length, done };
+    });
+    const status = await postJson(opts.postPath, { text: marker });
+    if (status === 201 && clients.length) await Promise.race([arrived, sleep(opts.timeout)]);
+    const times = wait.times.sort((a, b) => a - b);
+    wait = null;
+    return { status, times, missing: clients.length - times.length };
+  }
+
+  // Warm up the code paths (imports, caches, the publish path) with a few clients, then take a
+  // baseline.
+  const warm = await subscribe(opts.warmConns);
+  const warmed = warm.errors ? null : await fanout(warm.clients);
+  warm.clients.forEach((client) => client.close());
+  if (!warmed || warmed.status !== 201 || warmed.missing) {
+    const why = warmed
+      ? `POST answered ${warmed.status}, ${warmed.missing} missed it`
+      : JSON.stringify(warm.errorKinds);
+    return { mode: 'sse', errors: warm.errors || warmed.missing || 1, failure: `warm-up: ${why}` };
+  }
+  await sleep(opts.settle);
+  const baseline = serverMemKiB();
+
+  const t0 = performance.now();
+  const opened = await subscribe(opts.conns);
+  const subscribeSeconds = (performance.now() - t0) / 1000;
+  await sleep(opts.settle);
+  const held = serverMemKiB();
+  const server0 = serverCpu();
+  const { status, times, missing } = await fanout(opened.clients);
+  const serverCpuSeconds = serverCpu() - server0;
+  opened.clients.forEach((client) => client.close());
+  return {
+    mode: 'sse',
+    conns: opened.clients.length,
+    subscribeSeconds,
+    postStatus: status,
+    // The time until the last client has it: none when some never did (errors counts them).
+    fanoutMs: missing || !times.length ? null : times[times.length - 1],
+    fanoutMedianMs: percentile(times, 50),
+    serverCpuMs: serverCpuSeconds * 1000,
+    baselineKiB: baseline,
+    heldKiB: held,
+    kibPerClient: (held - baseline) / Math.max(1, opened.clients.length),
+    errors: opened.errors + missing,
+    errorKinds: opened.errorKinds,
+    ...(status === 201 ? {} : { failure: `POST answered ${status}` }),
+    clientCpuSeconds: clientCpu(),
+  };
+}
+
+const modes = { echo, idle, streams, broadcast, sse };
 if (!(opts.mode in modes)) {
   console.error(`mode ${opts.mode} is not implemented`);
   process.exit(2);
 }
-// A hard stop, whatever happens: the run can never hang.
+// A hard stop, whatever happens: the run can never hang. Each phase has opts.timeout.
+const phases = { broadcast: opts.messages + 1, sse: 4 }[opts.mode] ?? 1;
 setTimeout(() => {
   console.log(JSON.stringify({ mode: opts.mode, errors: -1, firstErrors: ['client timeout'] }));
   process.exit(3);
-}, (opts.timeout * (opts.mode === 'broadcast' ? opts.messages + 1 : 1) + opts.warmup + opts.duration + 30) * 1000).unref();
+}, (opts.timeout * phases + opts.warmup + opts.duration + 30) * 1000).unref();
 
 const result = await modes[opts.mode]();
 console.log(JSON.stringify(result));

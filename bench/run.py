@@ -48,14 +48,13 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-# Setup: the baked project, its venv, the optional accelerator
+# Setup: the baked projects and their venv
 
 
 @dataclass
 class Setup:
     app_python: Path  # the venv's python, with the baked project installed
     bake: Path  # the baked project folder
-    speedups_path: Path | None  # a folder with the optional C unmask (websockets) in it
     chat_src: Path | None  # src/ of a bake with the chat feature, if it could be baked
     versions: dict[str, str] = field(default_factory=dict)
 
@@ -74,7 +73,7 @@ def bake(output: Path, **extra: str) -> Path:
     return Path(cookiecutter(str(REPO), no_input=True, output_dir=str(output), extra_context=extra))
 
 
-def prepare(with_speedups: bool) -> Setup:
+def prepare() -> Setup:
     BUILD.mkdir(parents=True, exist_ok=True)
     log("baking the default project")
     project = bake(BUILD / "bake")
@@ -83,40 +82,33 @@ def prepare(with_speedups: bool) -> Setup:
     if not python.exists():
         log("creating build/bench/venv")
         run_quiet([sys.executable, "-m", "venv", str(venv)])
+    # As a user installs it: its dependencies include websockets, whose C unmask it uses.
     log("installing the baked project and its dependencies into build/bench/venv")
     run_quiet([python, "-m", "pip", "install", "--quiet", "--upgrade", "pip"], timeout=300)
     run_quiet([python, "-m", "pip", "install", "--quiet", "--force-reinstall", "--no-deps", str(project)], timeout=300)
     run_quiet([python, "-m", "pip", "install", "--quiet", str(project)], timeout=300)
-    speedups_path = None
-    if with_speedups:
-        # Kept out of the venv: only the "+ C unmask" variant puts it on its path. The
-        # generated project uses websockets.speedups.apply_mask when it can import it.
-        speedups_path = BUILD / "speedups"
-        if not (speedups_path / "websockets").exists():
-            log("installing websockets (its C unmask is the optional speed-up) into build/bench/speedups")
-            run_quiet(
-                [python, "-m", "pip", "install", "--quiet", "--target", str(speedups_path), "websockets"], timeout=300
-            )
     chat_src = None
-    log("baking a second project with the chat feature for the broadcast scenario")
+    log("baking a second project with the chat feature for the broadcast and SSE scenarios")
     try:
         chat_src = bake(BUILD / "bake-chat", use_chat="yes") / "src"
-    except Exception as error:  # the broadcast scenario is the only one that needs it: report, carry on
-        log(f"could not bake the chat feature, skipping broadcast: {error}")
-    setup = Setup(python, project, speedups_path, chat_src)
+    except Exception as error:  # only the chat scenarios need it: report, carry on
+        log(f"could not bake the chat feature, skipping broadcast and SSE: {error}")
+    setup = Setup(python, project, chat_src)
     setup.versions = versions(python)
     return setup
 
 
 def versions(app_python: Path) -> dict[str, str]:
     found = {"python": platform.python_version()}
-    script = (
-        "import importlib.metadata as m, json;"
-        "print(json.dumps({n: m.version(n) for n in "
-        "['gevent', 'greenlet', 'bottle', 'gevent-websocket']}))"
-    )
-    found.update(json.loads(run_quiet([app_python, "-c", script])))
-    for name in ("aiohttp", "websockets", "waitress", "matplotlib"):
+    installed = {
+        package["name"].lower(): package["version"]
+        for package in json.loads(run_quiet([app_python, "-m", "pip", "list", "--format=json"]))
+    }
+    for name in ("gevent", "greenlet", "bottle", "gevent-websocket"):
+        found[name] = installed[name]
+    # Ours unmasks with websockets' C apply_mask when the install brought it, in pure Python otherwise.
+    found["websockets (ours)"] = installed.get("websockets", "missing")
+    for name in ("aiohttp", "websockets", "waitress", "sse-starlette", "uvicorn", "matplotlib"):
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -219,7 +211,7 @@ def server_specs(setup: Setup, peer_python: str) -> dict[str, ServerSpec]:
         ENV_PREFIX + "STREAM_DELAYS": ",".join(map(str, STREAM_DELAYS)),
         ENV_PREFIX + "FETCH_CHUNKS": str(FETCH_CHUNKS),
         ENV_PREFIX + "FETCH_INTERVAL": str(FETCH_INTERVAL),
-        ENV_PREFIX + "MAX_CONNECTIONS": "12000",
+        ENV_PREFIX + "MAX_CONNECTIONS": "12000",  # 10,000 streams or SSE clients, and the warm-up
         "PYTHONPATH": "",
     }
     ours = [str(setup.app_python), "-m", PACKAGE]
@@ -236,11 +228,8 @@ def server_specs(setup: Setup, peer_python: str) -> dict[str, ServerSpec]:
         "aiohttp": ServerSpec("aiohttp", [peer_python, PEERS / "aiohttp_server.py", *peer_args]),
         "websockets": ServerSpec("websockets", [peer_python, PEERS / "websockets_server.py"]),
         "waitress": ServerSpec("waitress", [peer_python, PEERS / "waitress_server.py", *peer_args]),
+        "sse-starlette": ServerSpec("sse-starlette", [peer_python, PEERS / "sse_starlette_server.py"]),
     }
-    if setup.speedups_path:
-        specs["ours + C unmask"] = ServerSpec(
-            "ours + C unmask", ours, {**ours_env, "PYTHONPATH": str(setup.speedups_path)}
-        )
     if setup.chat_src:
         specs["ours (chat)"] = ServerSpec("ours (chat)", ours, {**ours_env, "PYTHONPATH": str(setup.chat_src)})
     return specs
@@ -282,10 +271,11 @@ class Plan:
     large_conns: int
     idle_conns: int
     broadcast_counts: tuple[int, ...]
+    sse_clients: int
 
 
-FULL = Plan(3, (1000, 5000, 10000), 1000, (100, 1000), 2.5, 10, 5000, (1000, 5000))
-QUICK = Plan(1, (500, 2000), 300, (50, 300), 1.5, 4, 1000, (300,))
+FULL = Plan(3, (1000, 5000, 10000), 1000, (100, 1000), 2.5, 10, 5000, (1000, 5000), 10000)
+QUICK = Plan(1, (500, 2000), 300, (50, 300), 1.5, 4, 1000, (300,), 1000)
 
 
 class Bench:
@@ -349,8 +339,7 @@ class Bench:
             self.measure("echo", f"{conns:,} connections, 32 B text", names, body, runs=self.plan.runs + 2)
 
     def large(self) -> None:
-        names = ["ours"] + (["ours + C unmask"] if "ours + C unmask" in self.specs else [])
-        names += ["aiohttp", "websockets"]
+        names = ["ours", "aiohttp", "websockets"]
         for binary in (False, True):
 
             def body(server, name, binary=binary):
@@ -375,12 +364,17 @@ class Bench:
 
         self.measure("idle", f"{self.plan.idle_conns:,} idle WebSockets", ["ours", "aiohttp", "websockets"], body)
 
-    def broadcast(self) -> None:
+    def chat_baked(self, skipped: str) -> bool:
+        """Whether the chat bake is there; if not, the report says that `skipped` was skipped."""
         if self.setup.chat_src is None:
             self.notes.append(
-                "Broadcast fan-out (scenario 6) was skipped: the project with the chat feature "
-                "could not be baked (see the log of `make bench`)."
+                f"{skipped} was skipped: the project with the chat feature could not be baked "
+                "(see the log of `make bench`)."
             )
+        return self.setup.chat_src is not None
+
+    def broadcast(self) -> None:
+        if not self.chat_baked("Broadcast fan-out (scenario 6)"):
             return
         for count in self.plan.broadcast_counts:
 
@@ -389,6 +383,19 @@ class Bench:
                 return run_client(server, "broadcast", 180, conns=count, path="/chat/bench/ws", messages=5, timeout=20)
 
             self.measure("broadcast", f"{count:,} sockets", ["ours (chat)", "aiohttp"], body)
+
+    def sse(self) -> None:
+        if not self.chat_baked("SSE fan-out (scenario 7)"):
+            return
+        count = self.plan.sse_clients
+
+        def body(server, name):
+            # The same contract on both: GET /chat/<room>/events, POST /chat/<room> with {"text": ...}.
+            return run_client(
+                server, "sse", 180, conns=count, path="/chat/bench/events", post_path="/chat/bench", timeout=30
+            )
+
+        self.measure("sse", f"{count:,} clients", ["ours (chat)", "sse-starlette"], body)
 
 
 def compact(metrics: dict) -> str:
@@ -467,19 +474,17 @@ def targets(plan: Plan) -> list[Target]:
             )
         )
     for kind in ("text", "binary"):
-        for ours, extra in (("ours", ""), ("ours + C unmask", ", extra: with the optional C unmask")):
-            found.append(
-                Target(
-                    f"64 KiB {kind}: msgs/s{extra}",
-                    "large",
-                    f"64 KiB {kind}, {plan.large_conns} connections",
-                    "aiohttp",
-                    "msgsPerSec",
-                    True,
-                    1.0,
-                    ours,
-                )
+        found.append(
+            Target(
+                f"64 KiB {kind}: msgs/s",
+                "large",
+                f"64 KiB {kind}, {plan.large_conns} connections",
+                "aiohttp",
+                "msgsPerSec",
+                True,
+                1.0,
             )
+        )
     found.append(
         Target(
             "Idle WebSocket: KiB per connection",
@@ -504,6 +509,19 @@ def targets(plan: Plan) -> list[Target]:
                 1.0,
             )
         )
+        if scenario == "streams":
+            most = max(plan.stream_counts)
+            found.append(
+                Target(
+                    f"{what}, {most:,} concurrent: errors",
+                    scenario,
+                    f"{most:,} concurrent",
+                    "aiohttp",
+                    "errors",
+                    False,
+                    0,
+                )
+            )
         found.append(
             Target(
                 f"{what}, {plan.threaded_count:,} concurrent: vs threaded",
@@ -515,7 +533,44 @@ def targets(plan: Plan) -> list[Target]:
                 20.0,
             )
         )
+    for count in plan.broadcast_counts:
+        found.append(
+            Target(
+                f"Broadcast fan-out, {count:,} sockets: time",
+                "broadcast",
+                f"{count:,} sockets",
+                "aiohttp",
+                "fanoutP50Ms",
+                False,
+                1.0,
+                "ours (chat)",
+            )
+        )
+    clients = f"{plan.sse_clients:,} clients"
+    found += [
+        Target(f"SSE fan-out, {clients}: time", "sse", clients, "sse-starlette", "fanoutMs", False, 1.0, "ours (chat)"),
+        Target("SSE memory per client", "sse", clients, "sse-starlette", "kibPerClient", False, 1.0, "ours (chat)"),
+        Target(f"SSE fan-out, {clients}: errors", "sse", clients, "sse-starlette", "errors", False, 0, "ours (chat)"),
+    ]
     return found
+
+
+def target_row(rows: list[dict], target: Target) -> str:
+    """A line of the targets table: the ratio against its goal, or (key "errors") a count that must be 0."""
+    if target.key == "errors":
+        ours, peer = (sum_of(rows, target.scenario, target.case, name, "errors") for name in (target.ours, target.peer))
+        return f"| {target.label} ({target.peer}) | {ours} | {peer} | – | 0 | {'yes' if ours == 0 else '**no**'} |"
+    ours = target_value(rows, target, target.ours)
+    peer = target_value(rows, target, target.peer)
+    r = ratio(ours, peer, target.higher_is_better)
+    met = "–" if r is None else ("yes" if r >= target.goal else "**no**")
+    projected = target.peer == "waitress" and median_of(
+        rows, target.scenario, target.case, "waitress", "projectedSeconds"
+    )
+    return (
+        f"| {target.label} ({target.peer}) | {fmt(ours)} | {'>' if projected else ''}{fmt(peer)} | "
+        f"{fmt(r)}x | {target.goal:g}x | {met} |"
+    )
 
 
 def target_value(rows, target: Target, server: str):
@@ -529,6 +584,8 @@ def target_value(rows, target: Target, server: str):
 def report(rows: list[dict], plan: Plan, setup: Setup, notes: list[str], took: float) -> str:
     info = machine()
     v = setup.versions
+    unmask = v["websockets (ours)"]
+    unmask = "no websockets (pure-Python unmask)" if unmask == "missing" else f"websockets {unmask} (its C unmask)"
     lines = [
         "# Benchmark results",
         "",
@@ -543,40 +600,22 @@ def report(rows: list[dict], plan: Plan, setup: Setup, notes: list[str], took: f
         f"- Machine: {info['cpu']}, {info['memory']}; {info['os']}.",
         "- Server pinned to CPU 0, load client to CPU 1 (taskset). The load client is Node "
         "(bench/loadclient.mjs, raw sockets); its own CPU use is shown beside each figure.",
-        f"- Ours: the default bake, gevent {v['gevent']}, greenlet {v['greenlet']}, bottle "
-        f"{v['bottle']}, gevent-websocket {v['gevent-websocket']}, Python {v['python']}, log "
-        "level WARNING (no access log).",
+        f"- Ours: the default bake installed with its dependencies, gevent {v['gevent']}, greenlet "
+        f"{v['greenlet']}, bottle {v['bottle']}, gevent-websocket {v['gevent-websocket']}, {unmask}, "
+        f"Python {v['python']}, log level WARNING (no access log).",
         f"- Peers: aiohttp {v['aiohttp']} (default asyncio loop, no access log), websockets "
-        f"{v['websockets']}, waitress {v['waitress']} (its defaults: 4 threads). Node "
-        f"{v['node']}.",
+        f"{v['websockets']}, waitress {v['waitress']} (its defaults: 4 threads), sse-starlette "
+        f"{v['sse-starlette']} on uvicorn {v['uvicorn']} (h11, asyncio loop, no access log). Node {v['node']}.",
         "- Same work everywhere: /stream sends START, MIDDLE and END 1 s apart; /fetch three "
         "chunks 1 s apart from a worker through a bounded queue; WebSocket echo with pings "
-        "every 20 s and a 1 MiB message limit.",
+        "every 20 s and a 1 MiB message limit; event streams with a heartbeat every 15 s.",
         "",
         "## Targets",
         "",
         "| Target | Ours | Peer | Ratio | Goal | Met |",
         "| --- | ---: | ---: | ---: | ---: | :---: |",
     ]
-    for target in targets(plan):
-        if not cases(rows, target.scenario):
-            continue
-        ours = target_value(rows, target, target.ours)
-        if ours is None and target.ours != "ours":
-            continue  # an optional variant that did not run
-        peer = target_value(rows, target, target.peer)
-        r = ratio(ours, peer, target.higher_is_better)
-        met = "–" if r is None else ("yes" if r >= target.goal else "**no**")
-        prefix = (
-            ">"
-            if target.peer == "waitress"
-            and median_of(rows, target.scenario, target.case, "waitress", "projectedSeconds")
-            else ""
-        )
-        lines.append(
-            f"| {target.label} ({target.peer}) | {fmt(ours)} | {prefix}{fmt(peer)} | "
-            f"{fmt(r)}x | {target.goal:g}x | {met} |"
-        )
+    lines += [target_row(rows, target) for target in targets(plan) if cases(rows, target.scenario)]
     busiest = max(
         (row.get("clientCpuPercent", 0) for row in rows if isinstance(row.get("clientCpuPercent"), int | float)),
         default=None,
@@ -643,10 +682,7 @@ def report(rows: list[dict], plan: Plan, setup: Setup, notes: list[str], took: f
         "",
         "## 4. WebSocket echo, 64 KiB messages",
         "",
-        "Text messages are mostly ASCII with some 2- and 3-byte characters. "
-        '"ours + C unmask" is the same server with the optional accelerator importable '
-        '(`pip install websockets`: its C apply_mask); the plain "ours" row is pure '
-        "Python.",
+        "Text messages are mostly ASCII with some 2- and 3-byte characters.",
         "",
         "| Case | Server | msgs/s | MiB/s | RTT p50 (ms) | RTT p99 (ms) | "
         "Server CPU µs/msg | Errors | Client CPU | Ours vs this |",
@@ -696,6 +732,36 @@ def report(rows: list[dict], plan: Plan, setup: Setup, notes: list[str], took: f
             ],
             ours="ours (chat)",
         )
+    lines += ["", "## 7. SSE fan-out", ""]
+    if cases(rows, "sse"):
+        lines += [
+            "Each client holds `GET /chat/bench/events` open, subscribed once its headers and first bytes have "
+            "come; one `POST /chat/bench` on another connection, and the time until the last client (and the "
+            "median one) has the event. Memory: server RSS once all have subscribed, less RSS before (after a "
+            "warm-up of 50 clients), per client.",
+            "",
+            "| Case | Server | Last client (ms) | Median client (ms) | Server CPU (ms) | KiB per client | "
+            "RSS before (MiB) | RSS after (MiB) | Errors | Time: ours vs this | Memory: ours vs this |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+
+        def sse_cells(case: str, name: str) -> list[str]:
+            def median(key: str):
+                return median_of(rows, "sse", case, name, key)
+
+            return [
+                fmt(median("fanoutMs")),
+                fmt(median("fanoutMedianMs")),
+                fmt(median("serverCpuMs")),
+                fmt(median("kibPerClient")),
+                fmt((median("baselineKiB") or 0) / 1024),
+                fmt((median("heldKiB") or 0) / 1024),
+                str(sum_of(rows, "sse", case, name, "errors")),
+            ]
+
+        lines += comparison_rows(
+            rows, "sse", "fanoutMs", False, sse_cells, ours="ours (chat)", more=(("kibPerClient", False),)
+        )
     lines += [f"- {note}" for note in notes]
     failures = [row for row in rows if row.get("failure")]
     if failures:
@@ -707,16 +773,24 @@ def report(rows: list[dict], plan: Plan, setup: Setup, notes: list[str], took: f
     return "\n".join(lines)
 
 
-def comparison_rows(rows, scenario: str, key: str, higher_is_better: bool, cells, ours: str = "ours") -> list[str]:
+def comparison_rows(
+    rows, scenario: str, key: str, higher_is_better: bool, cells, ours: str = "ours", more: tuple = ()
+) -> list[str]:
     """A table row per case and server: the case, the server, `cells(case, server)`, then how
-    many times better `ours` is on `key` (left empty on our own rows)."""
+    many times better `ours` is on `key`, and on each (key, higher_is_better) of `more` (left
+    empty on our own rows)."""
+
+    def versus(case: str, name: str, key: str, higher_is_better: bool) -> str:
+        if name.startswith("ours"):
+            return ""
+        base = median_of(rows, scenario, case, ours, key)
+        return fmt(ratio(base, median_of(rows, scenario, case, name, key), higher_is_better)) + "x"
+
     out = []
     for case in cases(rows, scenario):
-        base = median_of(rows, scenario, case, ours, key)
         for name in servers(rows, scenario, case):
-            value = median_of(rows, scenario, case, name, key)
-            versus = "" if name.startswith("ours") else fmt(ratio(base, value, higher_is_better)) + "x"
-            out.append("| " + " | ".join([case, name, *cells(case, name), versus]) + " |")
+            ratios = [versus(case, name, *measure) for measure in ((key, higher_is_better), *more)]
+            out.append("| " + " | ".join([case, name, *cells(case, name), *ratios]) + " |")
     return out
 
 
@@ -746,11 +820,11 @@ def chart(rows: list[dict], plan: Plan, path: Path) -> None:
 
     colors = {
         "ours": "#2a7ab9",
-        "ours + C unmask": "#7fb3dc",
         "aiohttp": "#e08a2c",
         "websockets": "#6a9f3a",
         "waitress": "#b04a4a",
         "ours (chat)": "#2a7ab9",
+        "sse-starlette": "#8a5fb0",
     }
     panels = [
         ("echo", "msgsPerSec", "WebSocket echo, 32 B: msgs/s (higher is better)"),
@@ -759,6 +833,8 @@ def chart(rows: list[dict], plan: Plan, path: Path) -> None:
         ("streams", "seconds", "2 s streams: wall time, s (lower is better)"),
         ("fetch", "seconds", "2 s queue fetches: wall time, s (lower is better)"),
         ("broadcast", "fanoutP50Ms", "Chat broadcast: ms until every socket has a message (lower is better)"),
+        ("sse", "fanoutMs", "SSE fan-out: ms until the last client has the event (lower is better)"),
+        ("sse", "kibPerClient", "SSE: server KiB per subscribed client (lower is better)"),
     ]
     panels = [panel for panel in panels if cases(rows, panel[0])]
     if not panels:
@@ -790,14 +866,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small counts, one run each")
     parser.add_argument("--runs", type=int, help="runs per figure (default 3)")
-    parser.add_argument("--only", help="comma-separated: streams,fetch,echo,large,idle,broadcast")
-    parser.add_argument("--no-speedups", action="store_true", help="skip the variant with the optional C unmask")
+    parser.add_argument("--only", help="comma-separated: streams,fetch,echo,large,idle,broadcast,sse")
     parser.add_argument("--out", type=Path, default=BENCH, help="where RESULTS.md etc. go")
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
     if args.runs:
         plan = Plan(**{**plan.__dict__, "runs": args.runs})
-    chosen = (args.only or "streams,fetch,echo,large,idle,broadcast").split(",")
+    chosen = (args.only or "streams,fetch,echo,large,idle,broadcast,sse").split(",")
     if not shutil.which("node"):
         sys.exit("bench needs Node.js 18 or later for its load client (bench/loadclient.mjs)")
 
@@ -805,12 +880,10 @@ def main() -> None:
     # Every connection is a file descriptor, on both ends: servers and client inherit this.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    if hard < max(plan.stream_counts) + 1000:
-        log(
-            f"warning: the open-file limit ({hard}) is low for {max(plan.stream_counts)} "
-            "connections; raise `ulimit -Hn`"
-        )
-    setup = prepare(with_speedups=not args.no_speedups)
+    most = max(*plan.stream_counts, plan.sse_clients)
+    if hard < most + 1000:
+        log(f"warning: the open-file limit ({hard}) is low for {most} connections; raise `ulimit -Hn`")
+    setup = prepare()
     specs = server_specs(setup, sys.executable)
     bench = Bench(plan, specs, setup)
     steps = {
@@ -820,6 +893,7 @@ def main() -> None:
         "large": bench.large,
         "idle": bench.idle,
         "broadcast": bench.broadcast,
+        "sse": bench.sse,
     }
     for name in chosen:
         log(f"scenario: {name}")
