@@ -26,6 +26,7 @@ from {{ cookiecutter.package_name }}.runtime.websocket import (
     PONG,
     TEXT,
     WebSocket,
+    text_frame,
     unmask,
 )
 
@@ -123,8 +124,7 @@ def test_nothing_is_received_after_the_route_closes(server):
 
 def test_server_close_sends_its_code_and_reason():
     server_end, client_end = socket.socketpair()
-    reader = server_end.makefile("rb")
-    ws = WebSocket({}, reader.read, server_end.sendall, lambda: None, max_message_size=1024)
+    ws = WebSocket(server_end, {}, max_message_size=1024)
     ws.close(4000, "maintenance ✓")
     assert ws.closed
     frame = client_end.recv(1024)
@@ -138,13 +138,7 @@ def test_server_close_sends_its_code_and_reason():
 def test_abort_drops_a_peer_that_stopped_reading():
     """A send stuck on a full socket holds the send lock; abort() must not wait behind it."""
     server_end, client_end = gevent.socket.socketpair()  # the client never reads
-    ws = WebSocket(
-        {},
-        server_end.recv,
-        server_end.sendall,
-        lambda: server_end.shutdown(socket.SHUT_RDWR),
-        max_message_size=1024,
-    )
+    ws = WebSocket(server_end, {}, max_message_size=1024)
 
     def send_too_much() -> str:
         try:
@@ -162,6 +156,58 @@ def test_abort_drops_a_peer_that_stopped_reading():
     assert ws.closed
     server_end.close()
     client_end.close()
+
+
+def read_frames(sock: socket.socket, count: int) -> list[bytes]:
+    """`count` server frames (text, under 126 bytes) from a raw socket: their payloads."""
+    data = b""
+    while len(payloads(data)) < count:
+        data += sock.recv(65536)
+    return payloads(data)
+
+
+def payloads(data: bytes) -> list[bytes]:
+    found, at = [], 0
+    while at + 2 <= len(data) and at + 2 + data[at + 1] <= len(data):
+        found.append(data[at + 2 : at + 2 + data[at + 1]])
+        at += 2 + data[at + 1]
+    return found
+
+
+def test_fan_out_writes_never_wait_and_keep_their_order():
+    """send_frame_nowait() hands the kernel each frame at once; what it cannot take yet queues
+    behind a bounded backlog and follows in order, after which the socket takes frames again."""
+    server_end, client_end = gevent.socket.socketpair()
+    server_end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    ws = WebSocket(server_end, {}, max_message_size=1024)
+    frames = [text_frame(f"message {n:05}") for n in range(2000)]
+    taken = []
+    with gevent.Timeout(2):  # none of these may wait for the reader
+        for frame in frames:
+            if not ws.send_frame_nowait(frame, max_backlog=50):
+                break
+            taken.append(frame)
+    assert 50 < len(taken) < len(frames)  # the kernel took some, 50 queued, then: full
+    sender = gevent.spawn(ws.send, "after the backlog")  # waits: it goes after the queue
+    expected = [f"message {n:05}".encode() for n in range(len(taken))] + [b"after the backlog"]
+    with gevent.Timeout(5):
+        assert read_frames(client_end, len(expected)) == expected
+        sender.get()
+    assert ws.send_frame_nowait(text_frame("and again"), max_backlog=50)
+    with gevent.Timeout(5):
+        assert read_frames(client_end, 1) == [b"and again"]
+    server_end.close()
+    client_end.close()
+
+
+def test_fan_out_to_a_vanished_client_is_dropped_quietly():
+    server_end, client_end = gevent.socket.socketpair()
+    ws = WebSocket(server_end, {}, max_message_size=1024)
+    client_end.close()
+    assert ws.send_frame_nowait(text_frame("anyone?"), max_backlog=1)
+    assert ws.send_frame_nowait(text_frame("still no one"), max_backlog=1)  # not "too slow"
+    assert ws.closed
+    server_end.close()
 
 
 def test_failing_route_closes_with_1011_and_is_logged(start_server):

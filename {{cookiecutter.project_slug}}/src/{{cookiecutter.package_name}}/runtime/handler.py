@@ -14,6 +14,8 @@ What it adds to pywsgi, request by request:
    request the upgrade headers are dropped, so pywsgi frames its body as usual.
 5. Every socket operation may wait at most `write_timeout`: a client that stops reading is
    dropped instead of holding its connection.
+6. A plain request's environ has `runtime.client_gone` (ClientGone), so that a long poll can
+   notice at once that its client has left.
 """
 
 import io
@@ -23,7 +25,9 @@ from contextlib import suppress
 from http import HTTPStatus
 
 import gevent
+from gevent.event import Event
 from gevent.pywsgi import WSGIHandler
+from gevent.socket import wait_read
 from geventwebsocket.handler import WebSocketHandler
 
 from .handshake import accept_headers, handshake_problem
@@ -46,11 +50,39 @@ class BodyTimeout(Exception):
     """The request body did not arrive within body_timeout."""
 
 
-def send_all(sock: socket.socket, data: bytes) -> None:
-    """socket.sendall, with one system call in the usual case where the kernel takes it all."""
-    sent = sock.send(data)
-    if sent < len(data):
-        sock.sendall(memoryview(data)[sent:])
+class ClientGone:
+    """environ["runtime.client_gone"]: for a response that waits (a long poll), an Event set
+    once the client closes its side of the connection.
+
+    Watching starts with the first event() call and ends with the response. Bytes the client
+    sends meanwhile (a pipelined request) are not a departure: watching then stops.
+    """
+
+    __slots__ = ("socket", "_event", "_watcher")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.socket = sock
+        self._event: Event | None = None
+        self._watcher: gevent.Greenlet | None = None
+
+    def event(self) -> Event:
+        if self._event is None:
+            self._event = Event()
+            self._watcher = gevent.spawn(self._watch)
+        return self._event
+
+    def _watch(self) -> None:
+        try:
+            wait_read(self.socket.fileno())
+            if self.socket.recv(1, socket.MSG_PEEK):
+                return  # a pipelined request, not a departure
+        except OSError:
+            pass  # reset: gone
+        self._event.set()
+
+    def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.kill(block=False)
 
 
 class ConnectionHandler(WebSocketHandler):
@@ -63,10 +95,10 @@ class ConnectionHandler(WebSocketHandler):
     # pywsgi's access log (to the server's `log`), not gevent-websocket's logger.
     log_request = WSGIHandler.log_request
 
-    # Per request, set by read_request(): an answer that replaces the app's, and the function
-    # of the WebSocket route when the request upgrades to one.
+    # Per request, set by read_request(): an answer that replaces the app's, and the WebSocket
+    # route (its function and URL arguments) when the request upgrades to one.
     refusal: Refusal | None = None
-    websocket_function = None
+    websocket_route: tuple | None = None
     header_timer: gevent.Timeout | None = None
 
     @classmethod
@@ -114,11 +146,11 @@ class ConnectionHandler(WebSocketHandler):
             # After a refused framing nothing on the connection can be trusted (RFC 9112 6.1);
             # HTTP/1.0 gets one request a connection, so a body without a length ends it.
             self.close_connection = True
-        self.websocket_function = self.find_websocket_function()
+        self.websocket_route = self.find_websocket_route()
         return True
 
-    def find_websocket_function(self):
-        """The WebSocket route's function if this request upgrades to one, else None.
+    def find_websocket_route(self) -> tuple | None:
+        """The WebSocket route, (function, URL arguments), if this request upgrades to one.
 
         pywsgi hands the app the raw, unframed socket reader for any request that asks for an
         upgrade; for one that is not upgraded the upgrade headers go, so its body is framed.
@@ -138,13 +170,19 @@ class ConnectionHandler(WebSocketHandler):
         self.header_timer.close()
         self.header_timer = None
         refusal = self.refusal
-        if refusal is None and self.websocket_function is not None:
+        if refusal is None and self.websocket_route is not None:
             refusal = handshake_problem(self.environ, self.settings.allowed_origins)
         elif refusal is None:
             refusal = self.read_body()
         if refusal is not None:
             return self.refuse(*refusal)
-        return super().handle_one_response()
+        if self.websocket_route is not None:
+            return super().handle_one_response()
+        gone = self.environ["runtime.client_gone"] = ClientGone(self.socket)
+        try:
+            return super().handle_one_response()
+        finally:
+            gone.stop()
 
     def read_body(self) -> Refusal | None:
         """Read the whole request body and hand the app a buffered copy; a Refusal if it is
@@ -203,30 +241,31 @@ class ConnectionHandler(WebSocketHandler):
         super().handle_error(t, v, tb)
 
     def run_application(self) -> None:
-        if self.websocket_function is None:
+        if self.websocket_route is None:
             # Plain HTTP: pywsgi's own, past gevent-websocket's (which would try to upgrade).
             return super(WebSocketHandler, self).run_application()
         ws = self.accept()
         self.sockets.add(ws)
+        function, arguments = self.websocket_route
         failed = False
         try:
-            self.websocket_function(ws)
+            # Called directly: every idle socket keeps a copy of its greenlet's C stack, and a
+            # call with **arguments (or through functools.partial) adds a level to it.
+            function(ws, **arguments) if arguments else function(ws)
         except Exception:
             log.exception("WebSocket route failed for %s", self.environ.get("PATH_INFO"))
             failed = True
         finally:
             self.sockets.discard(ws)
-            self.readable.close()
             ws.close(1011, "internal error") if failed else ws.close(1000)
             self.environ["wsgi.websocket"] = None
+            ws.release()
 
     def accept(self) -> WebSocket:
         """Switch protocols: send the 101 and return the connection's WebSocket."""
         ws = WebSocket(
+            self.socket,
             self.environ,
-            read=self.read_some,
-            write=self.write_all,
-            abort=self.abort_connection,
             max_message_size=self.settings.max_message_size,
             read_ahead=self.release_http_reader(),
         )
@@ -256,34 +295,7 @@ class ConnectionHandler(WebSocketHandler):
         self.rfile.close()  # frees its buffer; the socket stays open
         self.environ["wsgi.input"] = NO_BODY
         del self.headers  # back to the empty class-level default (environ has them)
-        # Idle sockets wait for data on a watcher of their own (see read_some).
-        self.readable = gevent.get_hub().loop.io(self.socket.fileno(), 1)
-        self.drained = True
         return read_ahead
-
-    def read_some(self, size: int) -> bytes:
-        """Up to `size` bytes from the socket, waiting for them if need be.
-
-        When the last read emptied the socket, wait for data before reading rather than after
-        a failed read: one system call per read instead of two, and an idle connection waits
-        in the hub with a shorter stack to keep (greenlets save their stack while they wait).
-        """
-        if self.drained:
-            gevent.get_hub().wait(self.readable)
-        try:
-            data = self.socket.recv(size)
-        except TimeoutError:  # quiet for longer than the socket's timeout: wait without one
-            gevent.get_hub().wait(self.readable)
-            data = self.socket.recv(size)
-        self.drained = len(data) < size
-        return data
-
-    def write_all(self, data: bytes) -> None:
-        send_all(self.socket, data)
-
-    def abort_connection(self) -> None:
-        with suppress(OSError, AttributeError):  # already gone
-            self.socket.shutdown(socket.SHUT_RDWR)  # wakes a reader blocked on this socket
 
 
 def read_chunked(body, limit: int) -> bytes:

@@ -14,7 +14,6 @@ The socket is also in the request's environ as `wsgi.websocket`, as gevent-webso
 """
 
 from collections.abc import Callable
-from functools import partial
 from urllib.parse import unquote
 
 import bottle
@@ -40,9 +39,9 @@ def websocket_route(
     return register
 
 
-def find_websocket_route(app: object, target: str) -> Callable[..., None] | None:
-    """The function of the WebSocket route at this request target, with its URL arguments bound;
-    None if there is none (the app routes it elsewhere, or is not a Bottle app).
+def find_websocket_route(app: object, target: str) -> tuple[WebSocketFunction, dict] | None:
+    """The function of the WebSocket route at this request target and its URL arguments; None if
+    there is none (the app routes it elsewhere, or is not a Bottle app).
 
     A handshake is a GET: a handshake with another method on a WebSocket route is found here,
     and refused by the handshake checks with 405.
@@ -57,4 +56,4 @@ def find_websocket_route(app: object, target: str) -> Callable[..., None] | None
     except bottle.HTTPError:
         return None
     function = route.config.get("websocket")
-    return partial(function, **arguments) if function else None
+    return (function, arguments) if function else None

@@ -9,15 +9,16 @@ own buffer, holds no buffer while idle, and does its byte-wide work (unmasking, 
 """
 
 import logging
+import socket
 import struct
 import time
 from codecs import getincrementaldecoder
-from collections.abc import Callable
 from contextlib import suppress
 
-from gevent import Timeout
-from gevent.lock import Semaphore
+from gevent import Timeout, get_hub
 from geventwebsocket.exceptions import WebSocketError
+
+from .writer import Writer
 
 try:  # websockets' unmask in C: a dependency, but its C part may be missing on some platforms.
     from websockets.speedups import apply_mask
@@ -89,25 +90,28 @@ def frame_header(opcode: int, length: int) -> bytes:
     return _pack_header_64(0x80 | opcode, 127, length)
 
 
-class WebSocket:
-    """A server-side WebSocket over a connection that has finished its handshake.
+def text_frame(text: str) -> bytes:
+    """A whole text message as one frame: made once, it can go to any number of sockets."""
+    payload = text.encode()
+    return frame_header(TEXT, len(payload)) + payload
 
-    `read(n)` returns what has arrived, up to n bytes, and b"" once the peer has closed
-    (socket.recv); `write(data)` sends all of `data`. `read_ahead` is what the HTTP reader had
-    already received past the handshake.
+
+class WebSocket(Writer):
+    """A server-side WebSocket over a (gevent) socket that has finished its handshake.
+
+    `read_ahead` is what the HTTP reader had already received past the handshake. The owner
+    calls release() once the connection is over.
     """
 
     # Slots instead of a __dict__: thousands of these may sit idle at once.
     __slots__ = (
         "environ",
-        "_read",
-        "_write",
-        "_abort",
+        "_readable",
+        "_drained",
         "max_message_size",
         "_buffer",
         "_pos",
         "_decoder",
-        "_send_lock",
         "_close_sent",
         "_close_received",
         "close_code",
@@ -117,26 +121,19 @@ class WebSocket:
     )
 
     def __init__(
-        self,
-        environ: dict,
-        read: Callable[[int], bytes],
-        write: Callable[[bytes], None],
-        abort: Callable[[], None],
-        max_message_size: int,
-        read_ahead: bytes = b"",
+        self, sock: socket.socket, environ: dict, max_message_size: int, read_ahead: bytes = b""
     ) -> None:
+        super().__init__(sock)
         self.environ = environ
-        self._read = read
-        self._write = write
-        self._abort = abort
+        # Idle sockets wait for data on a watcher of their own (see _read).
+        self._readable = get_hub().loop.io(sock.fileno(), 1)
+        self._drained = not read_ahead
         self.max_message_size = max_message_size
         # Received, not yet parsed bytes, and where parsing stands in them.
         self._buffer = read_ahead
         self._pos = 0
         # The UTF-8 decoder of a text message whose bytes are still arriving.
         self._decoder = None
-        # Pings and shutdown closes come from other greenlets: one frame at a time on the wire.
-        self._send_lock = Semaphore()
         self._close_sent = False
         self._close_received = False
         self.close_code: int | None = None
@@ -146,8 +143,9 @@ class WebSocket:
 
     @property
     def closed(self) -> bool:
-        """True once either side has started to close: no more messages can be sent."""
-        return self._close_sent or self._close_received
+        """True once either side has started to close, or the connection is gone: no more
+        messages can be sent."""
+        return self._close_sent or self._close_received or self.lost
 
     def receive(self) -> str | bytes | None:
         """The next message: str for text, bytes for binary, None once the connection is over."""
@@ -173,6 +171,14 @@ class WebSocket:
         else:
             self._send_frame(TEXT if binary is False else BINARY, bytes(message))
 
+    def send_frame_nowait(self, frame: bytes, max_backlog: int) -> bool:
+        """Send a frame made by text_frame() without waiting, for fan-out to many sockets.
+
+        False if `max_backlog` frames already wait for this client: it reads slower than it is
+        written to, and the caller decides what to do (drop it with abort(1013), say).
+        """
+        return True if self._close_sent else self.write_nowait(frame, max_backlog)
+
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake; receive() returns None once the peer has answered."""
         self._send_close(code, reason)
@@ -185,15 +191,38 @@ class WebSocket:
     def abort(self, code: int, reason: str) -> None:
         """Send a close frame and drop the connection at once, e.g. for a silent peer.
 
-        A peer that stopped reading leaves a send stuck (holding the send lock) until TCP gives
-        up: the close frame gets ABORT_SEND_TIMEOUT, and the connection is dropped either way.
+        A peer that stopped reading leaves a write stuck (the next waits behind it) until the
+        write timeout: the close frame gets ABORT_SEND_TIMEOUT, and the connection is dropped
+        either way.
         """
         with Timeout(ABORT_SEND_TIMEOUT, False):
             self._send_close(code, reason)
         self._close_received = True
-        self._abort()
+        with suppress(OSError):  # already gone
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes a reader or writer waiting on it
+
+    def release(self) -> None:
+        """Let go of the socket's watcher: the connection is over."""
+        self._readable.close()
 
     # Reading
+
+    def _read(self, size: int) -> bytes:
+        """Up to `size` bytes from the socket, waiting for them if need be; b"" at its end.
+
+        When the last read emptied the socket, wait for data before reading rather than after
+        a failed read: one system call per read instead of two, and an idle connection waits
+        in the hub with a shorter stack to keep (greenlets save their stack while they wait).
+        """
+        if self._drained:
+            get_hub().wait(self._readable)
+        try:
+            data = self._sock.recv(size)
+        except TimeoutError:  # quiet for longer than the socket's timeout: wait without one
+            get_hub().wait(self._readable)
+            data = self._sock.recv(size)
+        self._drained = len(data) < size
+        return data
 
     def _drain_until_close(self) -> None:
         """After our close frame: discard what arrives until the peer's close frame, the end of
@@ -370,16 +399,14 @@ class WebSocket:
 
     def _write_frame(self, opcode: int, payload: bytes) -> None:
         header = frame_header(opcode, len(payload))
-        with self._send_lock:
-            try:
-                if len(payload) <= COPY_LIMIT:
-                    self._write(header + payload)  # one system call
-                else:
-                    self._write(header)
-                    self._write(payload)
-            except OSError as error:
-                self._close_received = True
-                raise WebSocketError("connection lost") from error
+        try:
+            if len(payload) <= COPY_LIMIT:
+                self.write(header + payload)  # one system call
+            else:
+                self.write(header, payload)
+        except OSError as error:
+            self._close_received = True
+            raise WebSocketError("connection lost") from error
 
     def _peer(self) -> str:
         return f"{self.environ.get('REMOTE_ADDR', '?')}:{self.environ.get('REMOTE_PORT', '?')}"
