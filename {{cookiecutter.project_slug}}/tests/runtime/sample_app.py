@@ -21,6 +21,7 @@ from {{ cookiecutter.package_name }}.runtime.websocket import WebSocket
 
 PAUSE = float(os.environ.get("SAMPLE_APP_PAUSE", "0.3"))  # between the parts of /stream and /queue
 BIG = 16 << 20  # bytes of GET /big: far more than socket buffers hold
+WAITING = set()  # the requests of GET /wait not yet over
 
 
 class SampleSettings(ServerSettings):
@@ -39,7 +40,21 @@ def create_app() -> bottle.Bottle:
         """Greenlets and open files of this process: a leak of connections shows in both."""
         gc.collect()
         alive = sum(1 for obj in gc.get_objects() if isinstance(obj, greenlet) and not obj.dead)
-        return {"greenlets": alive, "open_fds": len(os.listdir("/proc/self/fd"))}
+        return {
+            "greenlets": alive,
+            "open_fds": len(os.listdir("/proc/self/fd")),
+            "waiting": len(WAITING),
+        }
+
+    @app.get("/wait")
+    def wait() -> str:
+        """A long poll that waits for nothing but its client's departure (or 30 s)."""
+        gone = bottle.request.environ["runtime.client_gone"].event()
+        WAITING.add(gone)
+        try:
+            return "gone" if gone.wait(30) else "timed out"
+        finally:
+            WAITING.discard(gone)
 
     @app.get("/stream")
     def stream():

@@ -249,9 +249,16 @@ class ConnectionHandler(WebSocketHandler):
         function, arguments = self.websocket_route
         failed = False
         try:
-            # Called directly: every idle socket keeps a copy of its greenlet's C stack, and a
-            # call with **arguments (or through functools.partial) adds a level to it.
-            function(ws, **arguments) if arguments else function(ws)
+            # Every idle socket keeps a copy of its greenlet's C stack, and a call with
+            # **arguments (or through functools.partial) adds a level to it: routes with no URL
+            # argument, or one (given by position), are called without.
+            if not arguments:
+                function(ws)
+            elif len(arguments) == 1:
+                (value,) = arguments.values()
+                function(ws, value)
+            else:
+                function(ws, **arguments)
         except Exception:
             log.exception("WebSocket route failed for %s", self.environ.get("PATH_INFO"))
             failed = True

@@ -171,6 +171,12 @@ class WebSocket(Writer):
         else:
             self._send_frame(TEXT if binary is False else BINARY, bytes(message))
 
+    def send_frame(self, frame: bytes) -> None:
+        """Send a frame made by text_frame(), waiting for the client as send() does."""
+        if self._close_sent:
+            raise WebSocketError("the WebSocket is closed")
+        self._write_bytes(frame)
+
     def send_frame_nowait(self, frame: bytes, max_backlog: int) -> bool:
         """Send a frame made by text_frame() without waiting, for fan-out to many sockets.
 
@@ -200,6 +206,15 @@ class WebSocket(Writer):
         self._close_received = True
         with suppress(OSError):  # already gone
             self._sock.shutdown(socket.SHUT_RDWR)  # wakes a reader or writer waiting on it
+
+    def drop(self, code: int, reason: str) -> None:
+        """Close a client that reads too slowly: what waits for it is discarded, the close frame
+        goes next (within the write timeout, the client may be stalled), then the connection.
+        """
+        self.discard_backlog()
+        self._send_close(code, reason)
+        with suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)  # ends the route's receive()
 
     def release(self) -> None:
         """Let go of the socket's watcher: the connection is over."""
@@ -399,11 +414,14 @@ class WebSocket(Writer):
 
     def _write_frame(self, opcode: int, payload: bytes) -> None:
         header = frame_header(opcode, len(payload))
+        if len(payload) <= COPY_LIMIT:
+            self._write_bytes(header + payload)  # one system call
+        else:
+            self._write_bytes(header, payload)
+
+    def _write_bytes(self, *parts: bytes) -> None:
         try:
-            if len(payload) <= COPY_LIMIT:
-                self.write(header + payload)  # one system call
-            else:
-                self.write(header, payload)
+            self.write(*parts)
         except OSError as error:
             self._close_received = True
             raise WebSocketError("connection lost") from error

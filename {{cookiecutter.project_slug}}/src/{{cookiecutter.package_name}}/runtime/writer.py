@@ -89,6 +89,13 @@ class Writer:
             gevent.spawn(self._flush)
         return True
 
+    def discard_backlog(self) -> None:
+        """Forget what write_nowait queued, but for its oldest write: the kernel may already
+        have taken the start of it, and the rest must follow for the stream to stay whole."""
+        if self._pending:
+            while len(self._pending) > 1:
+                self._pending.pop()
+
     def _flush(self) -> None:
         try:
             self._drain()
