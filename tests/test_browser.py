@@ -5,6 +5,7 @@ never downloads a browser. Without Chromium or Playwright the whole module is sk
 line that says how to enable it. Screenshots go to test-artifacts/browser/ (not committed).
 """
 
+import json
 import os
 import re
 import shutil
@@ -13,6 +14,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -534,3 +537,69 @@ def test_switching_rooms_leaves_no_long_poll_behind(bakes, open_tab, context):
     say.press("Enter")
     expect(tab.page.locator("#chat-log li .text").last).to_have_text("still connected")
     tab.assert_quiet()
+
+
+def post_message(url: str, room: str, text: str, timeout: float = 20.0) -> dict:
+    """POST a chat message, retrying while the server (or its Redis) comes back."""
+    deadline = time.monotonic() + timeout
+    while True:
+        request = urllib.request.Request(f"{url}chat/{room}", data=json.dumps({"text": text}).encode(), method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return json.loads(response.read())
+        except (urllib.error.HTTPError, OSError) as error:
+            retry = isinstance(error, OSError) and not isinstance(error, urllib.error.HTTPError)
+            if not (retry or error.code == 503) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+@pytest.mark.parametrize("context", having("use_chat"), ids=combination_id)
+def test_chat_page_keeps_its_cursor_across_a_restart(bakes, open_tab, tmp_path, context):
+    """The memory broker restarts with the server, the Redis one with Redis (no persistence):
+    the page comes back with its cursor, says that earlier messages are gone, and shows every
+    message posted after, each once."""
+    redis = context["broker"] == "redis"
+    env = {"REALTIME_APP_SHUTDOWN_TIMEOUT": "1"}
+    if redis:
+        if REDIS is None:
+            pytest.skip("the Redis chat broker needs redis-server: apt-get install redis-server")
+        redis_port = free_port()
+        redis_command = [REDIS, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        redis_server = subprocess.Popen(redis_command, stdout=subprocess.DEVNULL)
+        wait_for_listener(redis_port, "redis-server", redis_server)
+        env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+    server = Server(bakes.project(context), tmp_path, port=free_port(), env=env).start()
+    try:
+        tab = open_tab(server.url)
+        room = f"restart-{time.monotonic_ns()}"
+        tab.page.get_by_label("Room").fill(room)
+        tab.page.get_by_role("button", name="Join").click()
+        expect(tab.page.locator("#chat-status")).to_contain_text(f"In room “{room}”")
+        texts = tab.page.locator("#chat-log li .text")
+        for text in ("before one", "before two"):
+            post_message(server.url, room, text)
+        expect(texts).to_have_text(["before one", "before two"])
+
+        if redis:
+            redis_server.terminate()
+            redis_server.wait(10)
+            redis_server = subprocess.Popen(redis_command, stdout=subprocess.DEVNULL)  # empty
+            wait_for_listener(redis_port, "redis-server", redis_server)
+        else:
+            assert server.stop() == 0, server.log
+            server.start()
+        for text in ("after one", "after two", "after three"):
+            post_message(server.url, room, text)
+
+        expect(texts).to_have_text(["before one", "before two", "after one", "after two", "after three"])
+        expect(tab.page.locator("#chat-log li.meta")).to_have_count(1)
+        expect(tab.page.locator("#chat-log li.meta")).to_contain_text("earlier messages are no longer available")
+        tab.page.wait_for_timeout(500)  # nothing arrives twice, even late
+        expect(texts).to_have_count(5)
+        tab.assert_quiet()
+    finally:
+        server.stop()
+        if redis:
+            redis_server.terminate()
+            redis_server.wait(10)

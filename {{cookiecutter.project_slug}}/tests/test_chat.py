@@ -1,47 +1,52 @@
-"""Chat rooms: posting, history, long polls, WebSockets, and the slow-consumer policy."""
+"""Chat rooms: ids and cursors, history and its gaps, bad input, fair sharing, and every client
+getting each message once, in order, across a restart of the server."""
 
 import json
-{%- if cookiecutter.use_fetch %}
-import time
+{%- if cookiecutter.use_websocket or (cookiecutter.use_fetch and cookiecutter.broker == "memory") %}
+import socket
 {%- endif %}
+import time
+import urllib.error
 {%- if cookiecutter.use_fetch %}
 from concurrent.futures import ThreadPoolExecutor
 {%- endif %}
-{%- if cookiecutter.use_fetch or (cookiecutter.use_websocket and cookiecutter.broker == "memory") %}
 from dataclasses import replace
-{%- endif %}
 
+import bottle
+{%- if cookiecutter.use_fetch %}
 import gevent
+{%- endif %}
 import pytest
 {%- if cookiecutter.use_websocket %}
 import websocket
 {%- endif %}
 import webtest
+{%- if cookiecutter.broker == "memory" %}
+from conftest import free_port, http_json
+{%- else %}
 from conftest import http_json
+{%- endif %}
 
+from {{ cookiecutter.package_name }} import chat
 from {{ cookiecutter.package_name }}.app import create_app
-from {{ cookiecutter.package_name }}.chat_broker import MemoryBroker, SlowConsumer, TooManyRooms
-
-
-@pytest.fixture
-def broker():
-    return MemoryBroker(history_size=5, queue_size=8)
+from {{ cookiecutter.package_name }}.chat_broker import MemoryBroker, TooManyRooms, id_key
+from {{ cookiecutter.package_name }}.chat_limits import nesting_exceeds
 
 
 def chat_client(settings, broker) -> webtest.TestApp:
-    """The chat routes alone, on the given broker."""
-    import bottle
-
-    from {{ cookiecutter.package_name }} import chat
-
+    """The chat routes alone, on the given broker (a memory one, whatever the project uses)."""
     app = bottle.Bottle()
     chat.install(app, settings, broker=broker)
     return webtest.TestApp(app)
 
 
 @pytest.fixture
-def chat(settings, broker):
-    """The chat routes on a memory broker, whatever broker the project was generated with."""
+def broker():
+    return MemoryBroker(history_size=5)
+
+
+@pytest.fixture
+def client(settings, broker):
     return chat_client(settings, broker)
 
 
@@ -49,124 +54,217 @@ def post(client, room: str, text: str, status: int = 201):
     return client.post(f"/chat/{room}", json.dumps({"text": text}), status=status)
 
 
-def test_post_stores_a_message_with_increasing_ids(chat):
-    first = post(chat, "lobby", "hello").json
-    second = post(chat, "lobby", "again").json
-    assert first["id"] == 1 and second["id"] == 2
+def post_status(url: str, text: str) -> int:
+    """POST a message over a real socket; the status, whatever it is."""
+    try:
+        http_json("POST", url, {"text": text})
+    except urllib.error.HTTPError as error:
+        return error.code
+    return 201
+
+
+def post_when_allowed(url: str, text: str, timeout: float = 10.0) -> dict:
+    """POST, waiting out 429s (this address posted a lot just before)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return http_json("POST", url, {"text": text})
+        except urllib.error.HTTPError as error:
+            if error.code != 429 or time.monotonic() > deadline:
+                raise
+            time.sleep(float(error.headers["Retry-After"]) / 4)
+
+
+class Collector:
+    """A subscriber that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.messages = []
+        self.gaps = 0
+
+    def deliver(self, message) -> None:
+        self.messages.append(message)
+
+    def lost(self, after: str) -> None:
+        self.gaps += 1
+
+
+# Ids and history
+
+
+def test_ids_are_opaque_strings_that_increase_and_count_per_room(client):
+    first = post(client, "lobby", "hello").json
+    second = post(client, "lobby", "again").json
+    assert isinstance(first["id"], str) and id_key(first["id"]) < id_key(second["id"])
     assert first["room"] == "lobby" and first["text"] == "hello"
     assert isinstance(first["ts"], float)
-    assert post(chat, "other", "separate").json["id"] == 1  # ids count per room
+    assert post(client, "other", "separate").json["id"]  # another room, its own sequence
+
+
+def test_ids_keep_increasing_after_a_restart_of_the_broker():
+    """A memory broker starts empty when the server restarts; its ids still follow the old."""
+    before = [MemoryBroker(history_size=5).publish("lobby", "old") for _ in range(3)]
+    time.sleep(0.002)  # a restart takes longer than the millisecond in an id
+    after = MemoryBroker(history_size=5).publish("lobby", "new")
+    assert id_key(after["id"]) > max(id_key(m["id"]) for m in before)
+
+
+def test_history_is_bounded_and_reports_what_was_trimmed():
+    broker = MemoryBroker(history_size=3)
+    sent = [broker.publish("lobby", f"m{n}") for n in range(5)]
+    assert broker.history("lobby", None) == (sent[2:], None)
+    assert broker.history("lobby", sent[3]["id"]) == ([sent[4]], None)
+    assert broker.history("lobby", sent[1]["id"]) == (sent[2:], None)  # m1 was its last one
+    # A cursor before the trimmed ones: what exists, and where the whole history starts.
+    assert broker.history("lobby", sent[0]["id"]) == (sent[2:], sent[1]["id"])
+
+
+def test_a_cursor_from_before_a_restart_is_told_about_the_gap():
+    old = MemoryBroker(history_size=5).publish("lobby", "before the restart")
+    time.sleep(0.002)  # a restart takes longer than the millisecond in an id
+    restarted = MemoryBroker(history_size=5)
+    restarted.subscribe("lobby", Collector())
+    new = restarted.publish("lobby", "after the restart")
+    messages, gap = restarted.history("lobby", old["id"])
+    assert messages == [new]
+    assert gap is not None and id_key(old["id"]) < id_key(gap) < id_key(new["id"])
+    assert restarted.history("lobby", gap) == ([new], None)  # from the gap on: whole, once
+
+
+def test_rooms_are_capped_and_only_rooms_without_listeners_make_way():
+    broker = MemoryBroker(history_size=5, max_rooms=2)
+    broker.publish("quiet", "nobody listens")
+    listener = Collector()
+    broker.subscribe("busy", listener)
+    broker.publish("busy", "kept")
+    for n in range(10):
+        broker.publish(f"new-{n}", "hello")  # each replaces the idle room, never "busy"
+    assert set(broker.rooms) == {"busy", "new-9"}
+    assert [m["text"] for m in broker.history("busy", None)[0]] == ["kept"]
+
+    broker.subscribe("new-9", Collector())
+    with pytest.raises(TooManyRooms):
+        broker.publish("another", "every room is listened to")
+    broker.unsubscribe("busy", listener)
+    broker.publish("another", "now one is free")
+    assert set(broker.rooms) == {"new-9", "another"}
+
+
+def test_a_message_is_encoded_once_for_every_subscriber():
+    broker = MemoryBroker(history_size=10)
+    first, second = Collector(), Collector()
+    broker.subscribe("lobby", first)
+    broker.subscribe("lobby", second)
+    broker.publish("lobby", "to all")
+    one, other = first.messages[0], second.messages[0]
+    assert one is other
+    assert one.to_json() is other.to_json() and one.frame() is other.frame()
+    assert json.loads(one.to_json()) == one
+
+
+# Bad input
 
 
 @pytest.mark.parametrize(
     ("body", "status", "words"),
     [
         (b"not json", 400, "send JSON"),
+        (b"\xff\xfe", 400, "send JSON"),
         (b'["text"]', 400, "non-empty string"),
         (b'{"text": ""}', 400, "non-empty string"),
         (b'{"text": 5}', 400, "non-empty string"),
+        (b'{"text": "x", "more": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", 413, "at most"),
+        (b'{"text": ' + b"[" * 5_000 + b"]" * 5_000 + b"}", 400, "not nested"),
         (json.dumps({"text": "x" * 2001}).encode(), 413, "longer than 2000"),
-        (b"{" + b" " * 70_000 + b"}", 413, "larger than"),
+        (b"{" + b" " * 70_000 + b"}", 413, "at most"),
     ],
-    ids=["not-json", "not-object", "empty", "number", "too-long", "body-too-big"],
+    ids=[
+        "not-json",
+        "not-utf8",
+        "not-object",
+        "empty",
+        "number",
+        "deep-and-big",
+        "deep",
+        "too-long",
+        "body-too-big",
+    ],
 )
-def test_bad_posts_get_a_clear_status(chat, body, status, words):
-    response = chat.post("/chat/lobby", body, status=status)
+def test_bad_posts_get_a_clear_status(client, body, status, words):
+    response = client.post("/chat/lobby", body, status=status)
     assert words in response.text
 
 
-def test_bad_room_names_and_cursors_are_refused(chat):
-    chat.post("/chat/no spaces", b'{"text": "x"}', status=404)
-    chat.post(f"/chat/{'x' * 65}", b'{"text": "x"}', status=404)
+def test_nesting_is_measured_outside_strings_only():
+    assert not nesting_exceeds('{"text": "[[[[[[{ { { { \\" [[[["}', 2)
+    assert nesting_exceeds('{"a": [[[1]]]}', 3)
+    assert not nesting_exceeds('{"a": [[1]]}', 3)
+
+
+def test_bad_room_names_are_not_rooms(client):
+    client.post("/chat/no spaces", b'{"text": "x"}', status=404)
+    client.post(f"/chat/{'x' * 65}", b'{"text": "x"}', status=404)
 {%- if cookiecutter.use_fetch %}
-    assert "since must be" in chat.get("/chat/lobby?since=-1", status=400).text
-    assert "since must be" in chat.get("/chat/lobby?since=abc", status=400).text
+
+
+@pytest.mark.parametrize(
+    "since", ["-1", "abc", "%B2", "1" * 4301, "1-2-3", "1.5", "1-", "-1"], ids=repr
+)
+def test_bad_cursors_get_400_with_a_reason(client, since):
+    response = client.get(f"/chat/lobby?since={since}", status=400)
+    assert "since must be the id of the last message you have" in response.text
 {%- endif %}
 
 
-def test_history_is_bounded_and_follows_the_cursor():
-    broker = MemoryBroker(history_size=3, queue_size=8)
-    for n in range(5):
-        broker.publish("lobby", f"m{n}")
-    assert [m["id"] for m in broker.history("lobby", 0)] == [3, 4, 5]
-    assert [m["id"] for m in broker.history("lobby", 4)] == [5]
-    assert broker.history("empty", 0) == []
+# Fair sharing
 
 
-def test_rooms_are_capped_and_idle_ones_make_way():
-    broker = MemoryBroker(history_size=5, queue_size=8, max_rooms=2)
-    broker.publish("quiet", "nobody listens")
-    listened = broker.subscribe("busy")
-    broker.publish("new", "hello")
-    # "quiet" made way (and took its history along); "busy" has a listener and stays.
-    assert set(broker.rooms) == {"busy", "new"}
-    assert broker.history("quiet", 0) == []
-
-    broker.subscribe("new")
-    with pytest.raises(TooManyRooms):
-        broker.publish("another", "every room is listened to")
-    broker.unsubscribe(listened)
-    broker.publish("another", "now one is free")
-    assert set(broker.rooms) == {"new", "another"}
-
-
-def test_a_new_room_when_all_are_listened_to_gets_503(settings):
-    broker = MemoryBroker(history_size=5, queue_size=8, max_rooms=1)
-    broker.subscribe("lobby")
-    client = chat_client(settings, broker)
-    response = post(client, "elsewhere", "hi", status=503)
-    assert response.headers["Retry-After"] == "1"
-    assert post(client, "lobby", "the listened room still works").json["id"] == 1
-{%- if cookiecutter.use_fetch %}
-    client.get("/chat/elsewhere", status=503)
-{%- endif %}
-
-
-def test_a_message_is_encoded_once_for_every_subscriber():
-    broker = MemoryBroker(history_size=10, queue_size=3)
-    first, second = broker.subscribe("lobby"), broker.subscribe("lobby")
-    broker.publish("lobby", "to all")
-    one, other = first.get(timeout=1), second.get(timeout=1)
-    assert one.to_json() is other.to_json()  # the same string, made once
-    assert one == {"id": 1, "room": "lobby", "text": "to all", "ts": one["ts"]}
-    assert json.loads(one.to_json()) == one
-
-
-def test_slow_subscriber_is_dropped_not_buffered():
-    broker = MemoryBroker(history_size=10, queue_size=3)
-    dropped = []
-    subscription = broker.subscribe("lobby", on_overflow=lambda: dropped.append(True))
-    for n in range(5):
-        broker.publish("lobby", f"m{n}")
-    gevent.sleep(0)
-    assert dropped == [True]
-    assert subscription.queue.qsize() == 3  # never more than its queue
-    with pytest.raises(SlowConsumer):
-        subscription.get()
+def test_posts_past_the_burst_get_429_with_retry_after(settings):
+    client = chat_client(replace(settings, chat_post_burst=3, chat_post_rate=0.5), MemoryBroker(5))
+    for n in range(3):
+        post(client, "lobby", f"m{n}")
+    response = post(client, "lobby", "one too many", status=429)
+    assert response.headers["Retry-After"] == "2"  # one token every 2 s
+    assert "too many messages" in response.text
 {%- if cookiecutter.use_fetch %}
 
 
-def test_poll_returns_history_at_once_then_waits_for_new_messages(chat, broker):
-    post(chat, "lobby", "one")
-    post(chat, "lobby", "two")
-    page = chat.get("/chat/lobby?since=0").json
-    assert [m["text"] for m in page["messages"]] == ["one", "two"]
-    assert page["cursor"] == 2
+# Long polls
+
+
+def test_poll_returns_history_at_once_then_waits_for_new_messages(client, broker):
+    sent = [post(client, "lobby", text).json for text in ("one", "two")]
+    page = client.get("/chat/lobby?since=0").json
+    assert page == {"messages": sent, "cursor": sent[-1]["id"], "gap": False}
 
     # Published by another greenlet while the poll waits (straight to the broker: Bottle's
     # request objects are per thread here, as this test process is not monkey-patched).
     poster = gevent.spawn_later(0.2, broker.publish, "lobby", "three")
     started = time.monotonic()
-    page = chat.get("/chat/lobby?since=2").json
+    page = client.get(f"/chat/lobby?since={sent[-1]['id']}").json
     assert [m["text"] for m in page["messages"]] == ["three"]
     assert 0.15 < time.monotonic() - started < 1.0
     poster.join()
 
 
-def test_poll_times_out_empty_with_the_same_cursor(chat, settings):
+def test_poll_times_out_empty_with_the_same_cursor(client, broker, settings):
+    cursor = post(client, "quiet", "the last one").json["id"]
     started = time.monotonic()
-    assert chat.get("/chat/quiet?since=7").json == {"messages": [], "cursor": 7}
+    assert client.get(f"/chat/quiet?since={cursor}").json == {
+        "messages": [],
+        "cursor": cursor,
+        "gap": False,
+    }
     assert time.monotonic() - started >= settings.chat_poll_timeout * 0.9
+
+
+def test_poll_reports_a_gap_once_and_moves_past_it(client, broker):
+    sent = [post(client, "lobby", f"m{n}").json for n in range(8)]  # the history keeps 5
+    page = client.get(f"/chat/lobby?since={sent[0]['id']}").json
+    assert page["gap"] is True
+    assert page["messages"] == sent[3:]
+    again = client.get(f"/chat/lobby?since={sent[1]['id']}").json
+    assert again["gap"] is True and again["messages"] == sent[3:]
 {%- endif %}
 
 
@@ -177,57 +275,137 @@ def test_app_mounts_the_chat(settings):
 {%- if cookiecutter.use_websocket %}
 
 
+# WebSockets, against the real server
+
+
+def connect(server, room: str, since: str | None = None) -> websocket.WebSocket:
+    query = f"?since={since}" if since else ""
+    return websocket.create_connection(f"{server.ws_url}/chat/{room}/ws{query}", timeout=5)
+
+
+def receive_json(ws: websocket.WebSocket) -> dict:
+    return json.loads(ws.recv())
+
+
+def close_code(ws: websocket.WebSocket) -> int:
+    """Skip to the server's close frame; its code."""
+    while True:
+        opcode, data = ws.recv_data(control_frame=True)
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            return int.from_bytes(data[:2], "big")
+
+
 def test_websocket_gets_history_then_live_messages_and_can_post(chat_server):
     room = f"{chat_server.url}/chat/ws-room"
-    http_json("POST", room, {"text": "before"})
-    ws = websocket.create_connection(f"{chat_server.ws_url}/chat/ws-room/ws", timeout=5)
+    before = http_json("POST", room, {"text": "before"})
+    ws = connect(chat_server, "ws-room")
     try:
-        assert json.loads(ws.recv())["text"] == "before"
+        assert receive_json(ws) == before
         ws.send(json.dumps({"text": "from the socket"}))
-        assert json.loads(ws.recv())["text"] == "from the socket"
-        http_json("POST", room, {"text": "from http"})
-        message = json.loads(ws.recv())
-        assert (message["id"], message["text"]) == (3, "from http")
+        assert receive_json(ws)["text"] == "from the socket"
+        after = http_json("POST", room, {"text": "from http"})
+        assert receive_json(ws) == after
     finally:
         ws.close()
 
 
 def test_websocket_resumes_after_its_cursor(chat_server):
     room = f"{chat_server.url}/chat/resume"
-    for n in range(4):
-        http_json("POST", room, {"text": f"m{n}"})
-    ws = websocket.create_connection(f"{chat_server.ws_url}/chat/resume/ws?since=2", timeout=5)
+    sent = [http_json("POST", room, {"text": f"m{n}"}) for n in range(4)]
+    ws = connect(chat_server, "resume", since=sent[1]["id"])
     try:
-        assert [json.loads(ws.recv())["id"] for _ in range(2)] == [3, 4]
+        assert [receive_json(ws) for _ in range(2)] == sent[2:]
     finally:
         ws.close()
 
 
 @pytest.mark.parametrize(
     ("frame", "code"),
-    [("not json", 1007), (json.dumps({"text": "x" * 2001}), 1009)],
-    ids=["not-json", "too-long"],
+    [
+        ("not json", 1007),
+        (json.dumps({"text": "x" * 2001}), 1009),
+        ('{"text": ' + "[" * 100 + "]" * 100 + "}", 1007),
+    ],
+    ids=["not-json", "too-long", "nested"],
 )
 def test_bad_websocket_message_closes_with_a_code(chat_server, frame, code):
-    ws = websocket.create_connection(f"{chat_server.ws_url}/chat/bad/ws", timeout=5)
+    ws = connect(chat_server, "bad")
     ws.send(frame)
-    opcode, data = ws.recv_data(control_frame=True)
-    assert opcode == websocket.ABNF.OPCODE_CLOSE
-    assert int.from_bytes(data[:2], "big") == code
+    assert close_code(ws) == code
     ws.shutdown()
+
+
+def test_nothing_from_a_socket_is_published_after_the_server_closes_it(chat_server):
+    listener = connect(chat_server, "after-close")
+    rude = connect(chat_server, "after-close")
+    rude.send("not json")
+    rude.send(json.dumps({"text": "sent after the 1007"}))
+    assert close_code(rude) == 1007
+    rude.shutdown()
+    marker = http_json("POST", f"{chat_server.url}/chat/after-close", {"text": "marker"})
+    assert receive_json(listener) == marker  # the first thing it hears: nothing came before
+    listener.close()
+
+
+def test_a_bad_websocket_cursor_closes_with_1008(chat_server):
+    ws = connect(chat_server, "lobby", since="%B2")
+    assert close_code(ws) == 1008
+    ws.shutdown()
+
+
+def test_a_flood_closes_the_flooder_and_the_others_keep_everything(start_server, chat_settings):
+    """One client writes 1,000 messages in one write: it is closed with 1008 once past its
+    burst, and the well-reading listeners get each message that was published, in order."""
+    server = start_server(chat_settings, chat_post_burst=20, chat_post_rate=2.0)
+    listeners = [connect(server, "loud") for _ in range(2)]
+    flooder = connect(server, "loud")
+    frames = [
+        websocket.ABNF.create_frame(json.dumps({"text": f"flood {n}"}), websocket.ABNF.OPCODE_TEXT)
+        for n in range(1000)
+    ]
+    flooder.sock.sendall(b"".join(frame.format() for frame in frames))
+    assert close_code(flooder) == 1008
+    flooder.shutdown()
+    post_when_allowed(f"{server.url}/chat/loud", "still here")
+    heard = []
+    for listener in listeners:
+        received = []
+        while (message := receive_json(listener))["text"] != "still here":
+            received.append(message["text"])
+        heard.append(received)
+        listener.close()
+    assert heard[0] == heard[1] == [f"flood {n}" for n in range(len(heard[0]))]
+    assert 20 <= len(heard[0]) <= 25  # the burst, and what trickled in at 2 a second
+
+
+def test_a_client_that_stops_reading_is_dropped_and_the_others_are_not(start_server, chat_settings):
+    """Messages of 60,000 characters, far more than socket buffers hold: the client that reads
+    gets each of them in order; the one that stops reading is dropped with 1013."""
+    server = start_server(chat_settings, chat_queue_size=4, chat_max_text=60_000)
+    reader = connect(server, "slow")
+    stalled = websocket.create_connection(  # a small receive window, set before connecting
+        f"{server.ws_url}/chat/slow/ws",
+        timeout=5,
+        sockopt=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)],
+    )
+    for n in range(100):
+        http_json("POST", f"{server.url}/chat/slow", {"text": f"{n:03} " + "x" * 59_000})
+        assert receive_json(reader)["text"].startswith(f"{n:03} ")
+    assert close_code(stalled) == 1013
+    reader.close()
+
+
 {%- if cookiecutter.broker == "memory" %}
 
 
 def test_socket_for_a_new_room_when_all_are_listened_to_closes_with_1013(start_server, settings):
-    server = start_server(replace(settings, chat_max_rooms=1))
-    listener = websocket.create_connection(f"{server.ws_url}/chat/lobby/ws", timeout=5)
-    refused = websocket.create_connection(f"{server.ws_url}/chat/elsewhere/ws", timeout=5)
-    opcode, data = refused.recv_data(control_frame=True)
-    assert opcode == websocket.ABNF.OPCODE_CLOSE
-    assert int.from_bytes(data[:2], "big") == 1013  # try again later
+    server = start_server(settings, chat_max_rooms=1)
+    listener = connect(server, "lobby")
+    refused = connect(server, "elsewhere")
+    assert close_code(refused) == 1013  # try again later
     refused.shutdown()
     listener.send(json.dumps({"text": "still chatting"}))
-    assert json.loads(listener.recv())["text"] == "still chatting"
+    assert receive_json(listener)["text"] == "still chatting"
     listener.close()
 {%- endif %}
 {%- endif %}
@@ -235,29 +413,29 @@ def test_socket_for_a_new_room_when_all_are_listened_to_closes_with_1013(start_s
 
 
 def test_pollers_and_sockets_see_the_same_messages_in_order(chat_server):
-    ws = websocket.create_connection(f"{chat_server.ws_url}/chat/same/ws", timeout=5)
+    ws = connect(chat_server, "same")
     room = f"{chat_server.url}/chat/same"
     sent = [f"message {n}" for n in range(20)]
     with ThreadPoolExecutor(max_workers=4) as pool:
         # Posts race each other: the broker's ids decide the one order everyone sees.
         list(pool.map(lambda text: http_json("POST", room, {"text": text}), sent))
-    by_socket = [json.loads(ws.recv()) for _ in sent]
+    by_socket = [receive_json(ws) for _ in sent]
     ws.close()
 
-    polled, cursor = [], 0
+    polled, cursor = [], "0"
     while len(polled) < len(sent):
         page = http_json("GET", f"{room}?since={cursor}")
         polled += page["messages"]
         cursor = page["cursor"]
-    assert [m["id"] for m in by_socket] == list(range(1, 21))
     assert by_socket == polled
+    assert sorted(m["id"] for m in polled) == [m["id"] for m in polled]
     assert sorted(m["text"] for m in polled) == sorted(sent)
 {%- endif %}
 {%- if cookiecutter.use_fetch %}
 
 
 def test_many_pollers_wait_at_once_without_threads(start_server, chat_settings):
-    server = start_server(replace(chat_settings, chat_poll_timeout=5.0))
+    server = start_server(chat_settings, chat_poll_timeout=5.0)
     url = f"{server.url}/chat/crowd?since=0"
     with ThreadPoolExecutor(max_workers=50) as pool:
         waiting = [pool.submit(http_json, "GET", url) for _ in range(50)]
@@ -265,4 +443,51 @@ def test_many_pollers_wait_at_once_without_threads(start_server, chat_settings):
         http_json("POST", f"{server.url}/chat/crowd", {"text": "hello, everyone"})
         pages = [future.result(timeout=10) for future in waiting]
     assert all([m["text"] for m in page["messages"]] == ["hello, everyone"] for page in pages)
+{%- if cookiecutter.broker == "memory" %}
+
+
+def test_a_departed_long_poll_frees_its_room_at_once(start_server, settings):
+    """With one room allowed, a room with a waiting poll cannot make way; once that poll's
+    client has gone (long before the poll's timeout), it can."""
+    server = start_server(settings, chat_max_rooms=1, chat_poll_timeout=30.0)
+    poller = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    poller.sendall(b"GET /chat/first?since=0 HTTP/1.1\r\nHost: t\r\n\r\n")
+    time.sleep(0.3)
+    assert post_status(f"{server.url}/chat/second", "hi") == 503  # "first" has a listener
+    poller.close()
+    deadline = time.monotonic() + 2
+    while post_status(f"{server.url}/chat/second", "hi") != 201:
+        assert time.monotonic() < deadline, "the departed poll still holds its room"
+        time.sleep(0.1)
+{%- endif %}
+{%- endif %}
+{%- if cookiecutter.broker == "memory" %}
+
+
+def test_cursors_survive_a_restart_of_the_server(start_server, settings):
+    """The memory broker loses its history with the process; ids keep increasing, and a client
+    that comes back with its cursor hears of the gap, then gets every new message once."""
+    port = free_port()
+    first = start_server(settings, port=port)
+    before = [http_json("POST", f"{first.url}/chat/restart", {"text": "old"}) for _ in range(3)]
+    cursor = before[-1]["id"]
+    assert first.stop() == 0
+    second = start_server(settings, port=port)
+{%- if cookiecutter.use_websocket %}
+    ws = connect(second, "restart", since=cursor)  # as the page does when it reconnects
+{%- endif %}
+    after = [http_json("POST", f"{second.url}/chat/restart", {"text": "new"}) for _ in range(2)]
+    assert all(id_key(m["id"]) > id_key(cursor) for m in after)
+{%- if cookiecutter.use_websocket %}
+    notice = receive_json(ws)  # the gap, and the cursor after which the history is whole
+    assert notice["gap"] is True
+    assert id_key(cursor) < id_key(notice["cursor"]) < id_key(after[0]["id"])
+    assert [receive_json(ws) for _ in after] == after
+    ws.close()
+{%- endif %}
+{%- if cookiecutter.use_fetch %}
+    page = http_json("GET", f"{second.url}/chat/restart?since={cursor}")
+    assert page["gap"] is True and page["messages"] == after
+    assert http_json("GET", f"{second.url}/chat/restart?since={page['cursor']}")["messages"] == []
+{%- endif %}
 {%- endif %}

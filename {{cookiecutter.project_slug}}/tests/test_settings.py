@@ -28,12 +28,16 @@ def test_app_fields_and_their_defaults():
         "chat_max_text": 2000,
         "chat_poll_timeout": 25.0,
         "chat_queue_size": 256,
+        "chat_post_rate": 5.0,
+        "chat_post_burst": 20,
+        "chat_behind_proxy": False,
 {%- endif %}
 {%- if cookiecutter.use_chat and cookiecutter.broker == "memory" %}
         "chat_max_rooms": 1000,
 {%- endif %}
 {%- if cookiecutter.broker == "redis" %}
         "redis_url": "redis://127.0.0.1:6379/0",
+        "chat_room_ttl": 604_800,
 {%- endif %}
     }
     assert Settings().port == {{ cookiecutter.port }}  # the port answered when generating
@@ -70,6 +74,11 @@ def test_redis_url_is_also_read_from_the_conventional_variable():
 {%- if cookiecutter.use_chat %}
         ("CHAT_HISTORY", "0", "chat_history: 0 is out of range; use at least 1"),
         ("CHAT_POLL_TIMEOUT", "0", "chat_poll_timeout: 0.0 is out of range"),
+        ("CHAT_POST_RATE", "0", "chat_post_rate: 0.0 is out of range; use more than 0 a second"),
+        ("CHAT_POST_BURST", "0", "chat_post_burst: 0 is out of range; use at least 1"),
+{%- endif %}
+{%- if cookiecutter.broker == "redis" %}
+        ("CHAT_ROOM_TTL", "0", "chat_room_ttl: 0 is out of range; use at least 1 second"),
 {%- endif %}
     ],
 )

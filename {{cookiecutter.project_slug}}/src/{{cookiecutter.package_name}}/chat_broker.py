@@ -1,34 +1,66 @@
-"""Chat rooms in one process: ids, bounded history, and fan-out to subscribers.
+"""Chat rooms in one process: message ids, bounded history, and fan-out to subscribers.
 
-Every message is {"id", "room", "text", "ts"}, with ids increasing by one per room. Clients
-keep the last id they saw as a cursor, so a poller or a reconnecting socket asks for what came
-after it and sees nothing twice and nothing missed (as far back as the history reaches).
+A message is {"id", "room", "text", "ts"}. Its id, "<milliseconds>-<sequence>" as in Redis
+streams, follows the clock: ids increase within a room, also across restarts of the server,
+so a client's cursor (the last id it has) never points past messages posted later. Clients
+treat ids as opaque and give back the last one they have: `history(room, since)` is what came
+after it, and says when part of that is gone (trimmed, or lost with a restart) instead of
+leaving a silent hole.
 {%- if cookiecutter.broker == "redis" %}
-chat_redis.py implements the same interface across processes with Redis.
+chat_redis.py implements the same interface across processes with Redis streams.
 {%- endif %}
 """
 
 import json
+import re
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import gevent
-from gevent.queue import Full, Queue
-
+from .runtime.websocket import text_frame
 from .settings import Settings
+
+# A cursor: "0" (from the start), or an id, "<milliseconds>-<sequence>"; bounded, so that
+# checking one costs nothing whatever a client sends.
+CURSOR = re.compile(r"0|[0-9]{1,15}-[0-9]{1,20}")
+# The largest sequence an id can have: the end of a millisecond.
+LAST_SEQUENCE = 2**64 - 1
+
+Key = tuple[int, int]  # an id as (milliseconds, sequence), for comparing
+
+
+def id_key(message_id: str) -> Key:
+    milliseconds, _, sequence = message_id.partition("-")
+    return int(milliseconds), int(sequence or 0)
+
+
+def format_id(key: Key) -> str:
+    return f"{key[0]}-{key[1]}"
+
+
+def parse_cursor(raw: str | None) -> str | None:
+    """The cursor a client gave (None: it has nothing yet); ValueError if it is not one."""
+    if raw is None or raw in ("", "0"):
+        return None
+    if len(raw) > 40 or not CURSOR.fullmatch(raw):
+        raise ValueError("since must be the id of the last message you have, e.g. since=1764-0")
+    return raw
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 class Message(dict):
-    """{"id": int, "room": str, "text": str, "ts": float}, with its JSON made only once.
+    """{"id", "room", "text", "ts"}, with its JSON, its WebSocket frame and its id's key made
+    only once.
 
-    A message goes to every subscriber of its room: encoded once rather than once per
-    WebSocket, a broadcast to thousands of sockets costs one json.dumps.
+    A message goes to every subscriber of its room: encoded once, a broadcast to thousands
+    of sockets costs one json.dumps and one frame.
     """
 
-    __slots__ = ("_json",)
+    __slots__ = ("_json", "_frame", "_key")
 
     @classmethod
     def from_json(cls, text: str) -> "Message":
@@ -43,6 +75,22 @@ class Message(dict):
             self._json = json.dumps(self)
             return self._json
 
+    def key(self) -> Key:
+        """Its id, for comparing with others."""
+        try:
+            return self._key
+        except AttributeError:
+            self._key = id_key(self["id"])
+            return self._key
+
+    def frame(self) -> bytes:
+        """The message as a WebSocket text frame."""
+        try:
+            return self._frame
+        except AttributeError:
+            self._frame = text_frame(self.to_json())
+            return self._frame
+
 
 class BrokerUnavailable(Exception):
     """The broker cannot take messages right now (e.g. Redis is restarting)."""
@@ -52,68 +100,58 @@ class TooManyRooms(BrokerUnavailable):
     """Every room the broker may hold has listeners: no room can make way for a new one."""
 
 
-class SlowConsumer(Exception):
-    """The subscriber fell more than its queue behind and was dropped."""
+class Subscriber(Protocol):
+    """One client listening to a room: the broker hands it each new message, in id order; a
+    message may come twice (a broker catching up after a reconnect), and is then ignored."""
 
+    def deliver(self, message: Message) -> None: ...
 
-class Subscription:
-    """One client's view of a room: a bounded queue of new messages.
-
-    A client that reads slower than the room talks fills its queue; it is then dropped
-    (`on_overflow` runs, get() raises SlowConsumer) instead of holding memory without bound.
-    It catches up from the history when it comes back with its cursor.
-    """
-
-    def __init__(self, room: str, maxsize: int, on_overflow: Callable[[], None] | None) -> None:
-        self.room = room
-        self.queue: Queue = Queue(maxsize)
-        self.on_overflow = on_overflow
-        self.overflowed = False
-
-    def deliver(self, message: Message) -> None:
-        if self.overflowed:
-            return
-        try:
-            self.queue.put_nowait(message)
-        except Full:
-            self.overflowed = True
-            if self.on_overflow is not None:
-                gevent.spawn(self.on_overflow)
-
-    def get(self, timeout: float | None = None) -> Message:
-        """The next message; raises gevent.queue.Empty after `timeout`, SlowConsumer if dropped."""
-        if self.overflowed:
-            raise SlowConsumer
-        return self.queue.get(timeout=timeout)
+    def lost(self, after: str) -> None:
+        """Messages may have been missed (the broker lost history); it is whole after `after`."""
 
 
 class Broker(Protocol):
     def publish(self, room: str, text: str) -> Message: ...
-    def history(self, room: str, since: int) -> list[Message]: ...
-    def subscribe(
-        self, room: str, on_overflow: Callable[[], None] | None = None
-    ) -> Subscription: ...
-    def unsubscribe(self, subscription: Subscription) -> None: ...
+
+    def history(self, room: str, since: str | None) -> tuple[list[Message], str | None]:
+        """The messages after `since` (all kept, if None), and None, or if some of those are
+        gone, the id after which the history is whole (the cursor to go on from)."""
+
+    def subscribe(self, room: str, subscriber: Subscriber) -> None: ...
+
+    def unsubscribe(self, room: str, subscriber: Subscriber) -> None: ...
 
 
 @dataclass
 class Room:
-    history: deque
-    last_id: int = 0
-    subscribers: set[Subscription] = field(default_factory=set)
+    # History is complete after this id: the last one trimmed, or (a new room) a point just
+    # before the room came to be, which anything from an earlier life of the room is before.
+    floor: Key
+    history: deque = field(default_factory=deque)
+    last: Key = (0, 0)
+    subscribers: set = field(default_factory=set)
+
+    def next_id(self) -> Key:
+        """The clock's millisecond, or the last id's plus one if the clock has not moved on."""
+        milliseconds = now_ms()
+        if milliseconds > self.last[0]:
+            self.last = (milliseconds, 0)
+        else:
+            self.last = (self.last[0], self.last[1] + 1)
+        return self.last
 
 
 class MemoryBroker:
-    """Rooms held in this process: no dependencies, but one process only.
+    """Rooms held in this process: no dependencies, but one process only, and a restart loses
+    the history (clients are told: ids stay in order, and `history` reports the gap).
 
     At most `max_rooms` rooms are kept. A new room replaces the least recently used room that
-    has no subscribers (its history goes with it); if every room has subscribers, the new one
-    is refused with TooManyRooms (503 for HTTP clients).
+    nobody listens to (no socket, no waiting poll); if every room has listeners, the new one is
+    refused with TooManyRooms (503 for HTTP clients, 1013 for sockets).
     """
 
-    def __init__(self, history_size: int, queue_size: int, max_rooms: int = 1000) -> None:
+    def __init__(self, history_size: int, max_rooms: int = 1000) -> None:
         self.history_size = history_size
-        self.queue_size = queue_size
         self.max_rooms = max_rooms
         self.rooms: dict[str, Room] = {}  # least recently used first
 
@@ -122,7 +160,7 @@ class MemoryBroker:
         if room is None:
             if len(self.rooms) >= self.max_rooms:
                 self._forget_an_idle_room()
-            room = Room(history=deque(maxlen=self.history_size))
+            room = Room(floor=(now_ms() - 1, LAST_SEQUENCE))
         self.rooms[name] = room  # (back) at the most recently used end
         return room
 
@@ -135,33 +173,37 @@ class MemoryBroker:
 
     def publish(self, room: str, text: str) -> Message:
         state = self._room(room)
-        state.last_id += 1
-        message = Message(id=state.last_id, room=room, text=text, ts=round(time.time(), 3))
+        key = state.next_id()
+        message = Message(id=format_id(key), room=room, text=text, ts=key[0] / 1000)
+        if len(state.history) == self.history_size:
+            state.floor = id_key(state.history.popleft()["id"])
         state.history.append(message)
-        for subscription in list(state.subscribers):
-            subscription.deliver(message)
+        for subscriber in list(state.subscribers):
+            subscriber.deliver(message)
         return message
 
-    def history(self, room: str, since: int) -> list[Message]:
+    def history(self, room: str, since: str | None) -> tuple[list[Message], str | None]:
+        state = self.rooms.get(room) or Room(floor=(now_ms() - 1, LAST_SEQUENCE))
+        if since is None:
+            return list(state.history), None
+        after = id_key(since)
+        messages = [m for m in state.history if id_key(m["id"]) > after]
+        return messages, format_id(state.floor) if after < state.floor else None
+
+    def subscribe(self, room: str, subscriber: Subscriber) -> None:
+        self._room(room).subscribers.add(subscriber)
+
+    def unsubscribe(self, room: str, subscriber: Subscriber) -> None:
         state = self.rooms.get(room)
-        return [m for m in state.history if m["id"] > since] if state else []
-
-    def subscribe(self, room: str, on_overflow: Callable[[], None] | None = None) -> Subscription:
-        subscription = Subscription(room, self.queue_size, on_overflow)
-        self._room(room).subscribers.add(subscription)
-        return subscription
-
-    def unsubscribe(self, subscription: Subscription) -> None:
-        state = self.rooms.get(subscription.room)
         if state is not None:
-            state.subscribers.discard(subscription)
+            state.subscribers.discard(subscriber)
 
 
 def make_broker(settings: Settings) -> Broker:
 {%- if cookiecutter.broker == "redis" %}
     from .chat_redis import RedisBroker
 
-    return RedisBroker(settings.redis_url, settings.chat_history, settings.chat_queue_size)
+    return RedisBroker(settings.redis_url, settings.chat_history, settings.chat_room_ttl)
 {%- else %}
-    return MemoryBroker(settings.chat_history, settings.chat_queue_size, settings.chat_max_rooms)
+    return MemoryBroker(settings.chat_history, settings.chat_max_rooms)
 {%- endif %}

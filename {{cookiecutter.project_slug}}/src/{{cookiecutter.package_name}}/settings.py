@@ -41,6 +41,11 @@ class Settings(ServerSettings):
     chat_max_text: int = 2000
     chat_poll_timeout: float = 25.0
     chat_queue_size: int = 256
+    # Posts one client may make: a burst at once, then this many a second, per connection and
+    # per address. Behind a proxy, the address is the last one it adds to X-Forwarded-For.
+    chat_post_rate: float = 5.0
+    chat_post_burst: int = 20
+    chat_behind_proxy: bool = False
 {%- endif %}
 {%- if cookiecutter.use_chat and cookiecutter.broker == "memory" %}
     # Rooms kept in memory: past this, a new room replaces the least recently used one that
@@ -50,6 +55,8 @@ class Settings(ServerSettings):
 {%- if cookiecutter.broker == "redis" %}
     # The Redis that carries chat messages between processes; REDIS_URL works too.
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # Seconds a room may stay quiet before Redis forgets it (7 days); cursors stay valid.
+    chat_room_ttl: int = 604_800
 {%- endif %}
 
     def __post_init__(self) -> None:
@@ -64,10 +71,14 @@ class Settings(ServerSettings):
         self.require("fetch_queue_size", self.fetch_queue_size >= 1, "at least 1")
 {%- endif %}
 {%- if cookiecutter.use_chat %}
-        for name in ("chat_history", "chat_max_text", "chat_queue_size"):
+        for name in ("chat_history", "chat_max_text", "chat_queue_size", "chat_post_burst"):
             self.require(name, getattr(self, name) >= 1, "at least 1")
         self.require("chat_poll_timeout", self.chat_poll_timeout > 0, "more than 0 seconds")
+        self.require("chat_post_rate", self.chat_post_rate > 0, "more than 0 a second")
 {%- endif %}
 {%- if cookiecutter.use_chat and cookiecutter.broker == "memory" %}
         self.require("chat_max_rooms", self.chat_max_rooms >= 1, "at least 1")
+{%- endif %}
+{%- if cookiecutter.broker == "redis" %}
+        self.require("chat_room_ttl", self.chat_room_ttl >= 1, "at least 1 second")
 {%- endif %}

@@ -1,6 +1,8 @@
 // Chat: join a room, see its messages as they arrive, send your own. Over a WebSocket when the
-// page says so (data-transport="socket"), else by long polling; either way the last message id
-// is kept as a cursor, so a reconnect or the next poll asks only for what came after it.
+// page says so (data-transport="socket"), else by long polling; either way the id of the last
+// message is kept as a cursor (an opaque string), so a reconnect or the next poll asks only for
+// what came after it. The server sends each message once, in order, and says so when some of
+// what came after the cursor is gone (a restart, or history trimmed): the log shows a note.
 "use strict";
 
 (() => {
@@ -14,7 +16,7 @@
   const useSocket = section.dataset.transport === "socket";
 
   let room = null;
-  let cursor = 0;
+  let cursor = null; // the id of the last message shown; null: none yet
   let session = 0; // bumped on every join, so the loops of an old room stop
   let socket = null;
   let polling = null; // aborts the long poll of the room being left
@@ -24,8 +26,19 @@
     return new URL(`chat/${encodeURIComponent(room)}${suffix}`, location.href); // relative
   }
 
+  function note(text) {
+    const item = document.createElement("li");
+    item.className = "meta";
+    item.textContent = text;
+    log.append(item);
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function showGap() {
+    note("Some earlier messages are no longer available (the server restarted, or they were too old).");
+  }
+
   function show(message) {
-    if (message.id <= cursor) return; // seen already
     cursor = message.id;
     const item = document.createElement("li");
     const time = document.createElement("span");
@@ -48,7 +61,7 @@
   function connectSocket(mine) {
     const url = roomUrl("/ws");
     url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
-    url.searchParams.set("since", cursor);
+    if (cursor !== null) url.searchParams.set("since", cursor);
     socket = new WebSocket(url);
     socket.addEventListener("open", () => {
       failures = 0;
@@ -57,6 +70,10 @@
     socket.addEventListener("message", (event) => {
       const data = JSON.parse(event.data);
       if (data.error) status.textContent = data.error;
+      else if (data.gap) {
+        showGap();
+        cursor = data.cursor; // the history is whole after it
+      }
       else show(data);
     });
     socket.addEventListener("close", (event) => {
@@ -71,7 +88,8 @@
     status.textContent = `In room “${room}” (long polling).`;
     while (mine === session) {
       try {
-        const response = await fetch(roomUrl(`?since=${cursor}`), {
+        const query = cursor === null ? "" : `?since=${encodeURIComponent(cursor)}`;
+        const response = await fetch(roomUrl(query), {
           cache: "no-store",
           signal: polling.signal,
         });
@@ -80,7 +98,9 @@
         if (mine !== session) return;
         failures = 0;
         status.textContent = `In room “${room}” (long polling).`;
+        if (page.gap) showGap();
         page.messages.forEach(show);
+        if (page.cursor !== "0") cursor = page.cursor; // past a gap, too
       } catch (error) {
         if (mine !== session) return; // aborted on leaving the room
         const wait = backoff();
@@ -93,7 +113,7 @@
   function join(name) {
     session += 1;
     room = name;
-    cursor = 0;
+    cursor = null;
     failures = 0;
     log.replaceChildren();
     if (socket) socket.close(1000, "left the room");
