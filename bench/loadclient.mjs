@@ -8,7 +8,8 @@
 // Modes (every loop is bounded in count and in time, and the process exits by itself):
 //   streams   --conns N --path /stream --expect END      N concurrent GETs; wall time, errors
 //   echo      --conns N --size B [--binary]              closed-loop echo; msgs/s, RTT, CPU
-//   idle      --conns N                                  N open WebSockets; server RSS per socket
+//   idle      --conns N [--path /websocket] [--no-echo]   N open WebSockets; server RSS per socket
+//             (--no-echo: open only, e.g. idle chat subscribers on --path /chat/idle/ws)
 //   broadcast --conns N --path /chat/bench/ws            one post reaching N sockets; ms
 //   sse       --conns N --path /chat/bench/events --post-path /chat/bench
 //                                                        one POST reaching N event streams; ms, KiB
@@ -25,7 +26,7 @@ function parseArgs(argv) {
   const opts = {
     mode: 'echo', port: 0, path: '/websocket', conns: 100, size: 32, binary: false,
     warmup: 1, duration: 3, timeout: 60, expect: 'END', serverPid: 0, clkTck: 100,
-    parallel: 256, settle: 1.5, warmConns: 50, messages: 5, postPath: '/chat/bench',
+    parallel: 256, settle: 1.5, warmConns: 50, messages: 5, postPath: '/chat/bench', noEcho: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const key = argv[i].replace(/^--/, '').replace(/-([a-z])/g, (_, c) => c.toUpperCase());
@@ -338,12 +339,17 @@ async function echo() {
   };
 }
 
+// Idle memory: N open WebSockets, server RSS per socket. Each echoes one message first, so that
+// it has reached the state it idles in; with --no-echo each only opens (a chat subscriber: a post
+// would go to the whole room), and any message that reaches it counts as an error.
 async function idle() {
   const payload = Buffer.from('hello');
   const echoed = new Map();
+  let unexpected = 0;
   const onMessage = (i) => {
     const done = echoed.get(i);
     if (done) done();
+    else unexpected++;
   };
   // Keyed by attempt: the returned lists leave out sockets that failed to connect.
   const echoOnce = (ws) =>
@@ -351,19 +357,20 @@ async function idle() {
       echoed.set(ws.attempt, resolve);
       ws.send(0x1, payload);
     });
+  const settleIn = (sockets) => (opts.noEcho ? null : Promise.all(sockets.map(echoOnce)));
 
   // Warm up the code paths (imports, caches, pools) with a few sockets, then take a baseline.
   const warm = await openSockets(opts.warmConns, opts.path, onMessage);
-  await Promise.all(warm.sockets.map(echoOnce));
+  await settleIn(warm.sockets);
   warm.sockets.forEach((ws) => ws.close());
   await sleep(opts.settle);
   const baseline = serverMemKiB();
 
   echoed.clear();
+  unexpected = 0;
   const opened = await openSockets(opts.conns, opts.path, onMessage);
-  // One message each: every socket has reached the state it idles in.
-  await Promise.all(opened.sockets.map(echoOnce));
-  await sleep(opts.settle);
+  await settleIn(opened.sockets);
+  await sleep(opts.settle); // and time for whatever the server would still send
   const held = serverMemKiB();
   const lost = opened.sockets.filter((ws) => ws.closed).length;
   const clientSeconds = clientCpu();
@@ -374,7 +381,8 @@ async function idle() {
     baselineKiB: baseline,
     heldKiB: held,
     kibPerConn: (held - baseline) / Math.max(1, opened.sockets.length),
-    errors: opened.errors + lost,
+    unexpectedMessages: unexpected,
+    errors: opened.errors + lost + unexpected,
     firstErrors: opened.firstErrors,
     clientCpuSeconds: clientSeconds,
   };

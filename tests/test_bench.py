@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import sys
+import urllib.request
 
 import pytest
 from conftest import ROOT
@@ -87,6 +88,25 @@ def test_idle_mode_reports_memory_per_socket(server):
     result = run_client(server, "idle", conns=100, warm_conns=10, settle=0.3)
     assert result["errors"] == 0
     assert result["kibPerConn"] > 0
+
+
+def test_idle_mode_without_echo_holds_chat_subscribers_that_receive_nothing(server):
+    result = run_client(server, "idle", conns=100, path="/chat/idle/ws", no_echo=True, warm_conns=10, settle=0.3)
+    assert (result["conns"], result["errors"], result["unexpectedMessages"]) == (100, 0, 0)
+    assert result["kibPerConn"] > 0
+
+
+def test_idle_mode_without_echo_counts_what_reaches_a_subscriber_as_an_error(server):
+    # A room with one message in its history: each subscriber gets it on joining.
+    post = urllib.request.Request(
+        f"http://127.0.0.1:{server.port}/chat/told",
+        data=json.dumps({"text": "hello"}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(post, timeout=10) as response:
+        assert response.status == 201
+    result = run_client(server, "idle", conns=20, path="/chat/told/ws", no_echo=True, warm_conns=5, settle=0.3)
+    assert (result["conns"], result["unexpectedMessages"], result["errors"]) == (20, 20, 20)
 
 
 def test_broadcast_mode_times_a_post_reaching_every_socket(server):
