@@ -10,34 +10,39 @@ import re
 import sys
 
 ANSWERS = {
-    "project_name": {{ cookiecutter.project_name | tojson }},
-    "project_slug": {{ cookiecutter.project_slug | tojson }},
-    "package_name": {{ cookiecutter.package_name | tojson }},
-    "author_email": {{ cookiecutter.author_email | tojson }},
-    "version": {{ cookiecutter.version | tojson }},
-    "python_version": {{ cookiecutter.python_version | tojson }},
-    "port": {{ cookiecutter.port | tojson }},
+    "project_name": {{ cookiecutter.project_name | json_string }},
+    "project_slug": {{ cookiecutter.project_slug | json_string }},
+    "package_name": {{ cookiecutter.package_name | json_string }},
+    "author_email": {{ cookiecutter.author_email | json_string }},
+    "version": {{ cookiecutter.version | json_string }},
+    "python_version": {{ cookiecutter.python_version | json_string }},
+    "port": {{ cookiecutter.port | json_string }},
     "use_stream": {{ cookiecutter.use_stream }},
     "use_fetch": {{ cookiecutter.use_fetch }},
     "use_websocket": {{ cookiecutter.use_websocket }},
     "use_chat": {{ cookiecutter.use_chat }},
-    "broker": {{ cookiecutter.broker | tojson }},
+    "broker": {{ cookiecutter.broker | json_string }},
 }
 
 # Modules the generated project or its tests import: a package of the same name would shadow them.
 DEPENDENCIES = {"bottle", "gevent", "geventwebsocket", "greenlet", "pytest", "webtest", "websocket", "zope"}
 LOWEST_PYTHON = (3, 10)  # gevent 26 needs 3.10
+# Longer slugs and package names would push generated lines past ruff's line length.
+LONGEST_NAME = 40
 
 
 def check_project_name(name):
-    if not any(char.isalnum() for char in name):
-        return "is empty; give the project a name with letters or digits, e.g. project_name='Chat Server'"
-    if re.search(r"[\"'\\<>{}\n]", name):
-        return "must not contain quotes, backslashes, braces, angle brackets or newlines"
+    # Any other text will do: each file escapes it for its own language.
+    if not name.strip():
+        return "is empty; give the project a name, e.g. project_name='Chat Server'"
+    if not name.isprintable():
+        return "must be one line of printable text (no newline, tab or control character)"
     return None
 
 
 def check_project_slug(slug):
+    if len(slug) > LONGEST_NAME:
+        return f"{slug!r} is longer than {LONGEST_NAME} characters; give a shorter one, e.g. project_slug=chat-server"
     if not re.fullmatch(r"[a-z][a-z0-9]*(-[a-z0-9]+)*", slug):
         return (
             f"{slug!r} is not a valid folder and distribution name; use lowercase letters, "
@@ -47,6 +52,8 @@ def check_project_slug(slug):
 
 
 def check_package_name(name):
+    if len(name) > LONGEST_NAME:
+        return f"{name!r} is longer than {LONGEST_NAME} characters; give a shorter one, e.g. package_name=chat_server"
     if not name.isidentifier() or not name.isascii():
         return f"{name!r} is not a valid Python identifier; use letters, digits and '_', e.g. package_name=chat_server"
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):

@@ -2,7 +2,7 @@
 
 Each worker is one process holding thousands of connections on greenlets; run about one per
 CPU core. Every setting, the address, the connection cap and the shutdown grace included, comes
-from the same {{ cookiecutter.package_name | upper }}_* variables as `python -m {{ cookiecutter.package_name }}`.
+from the same variables as for `python -m`: {{ cookiecutter.package_name | upper }}_*.
 """
 
 import math
@@ -14,7 +14,7 @@ from {{ cookiecutter.package_name }}.settings import Settings
 settings = Settings.from_env()
 
 wsgi_app = "{{ cookiecutter.package_name }}.wsgi:app"
-# The runtime's worker: it serves connections exactly as `python -m {{ cookiecutter.package_name }}` does.
+# The runtime's worker: it serves connections exactly as `python -m` does.
 worker_class = Worker.with_settings(settings)
 bind = f"{settings.host}:{settings.port}"
 {%- if cookiecutter.use_chat and cookiecutter.broker == "memory" %}

@@ -1,5 +1,6 @@
-"""{{ cookiecutter.project_name }}: real-time HTTP on gevent and Bottle."""
+"""The app's package: real-time HTTP on gevent and Bottle."""
 
-# Keep this module free of imports: `python -m {{ cookiecutter.package_name }}` loads it before
-# server.py has had the chance to monkey-patch the standard library.
+# Keep this module free of imports: `python -m` loads it before runtime/server.py has had the
+# chance to monkey-patch the standard library.
+__title__ = {{ cookiecutter.project_name | python_string }}
 __version__ = "{{ cookiecutter.version }}"

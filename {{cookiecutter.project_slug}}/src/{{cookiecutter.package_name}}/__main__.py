@@ -1,4 +1,8 @@
-"""Command line: `python -m {{ cookiecutter.package_name }}` or `{{ cookiecutter.project_slug }}`; parse flags, then serve."""
+"""Command line: parse flags, then serve.
+
+`python -m {{ cookiecutter.package_name }}`, or the console script
+`{{ cookiecutter.project_slug }}`.
+"""
 
 # First import: it monkey-patches the standard library before anything opens a socket.
 from .runtime.server import serve  # isort: skip
@@ -14,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="{{ cookiecutter.project_slug }}",
         description="Serve {{ cookiecutter.project_slug }} with gevent.",
-        epilog="Every setting can also be set with a {{ cookiecutter.package_name | upper }}_* environment variable.",
+        epilog=f"Every setting can also be set with a {Settings.env_prefix}* environment variable.",
     )
     parser.add_argument("--host", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port, 0 for any free one (default: {{ cookiecutter.port }})")

@@ -1,7 +1,7 @@
 """The app's settings: the server's (runtime/settings.py) plus those of its features.
 
 Every field can be set with an environment variable named after it, e.g.
-{{ cookiecutter.package_name | upper }}_PORT=9000 sets `port`. Flags given to `python -m {{ cookiecutter.package_name }}` win.
+{{ cookiecutter.package_name | upper }}_PORT=9000 sets `port`. Command-line flags win over them.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """A small app on the runtime, with one route for each kind of response the runtime serves.
 
-serve_sample.py serves it as `python -m {{ cookiecutter.package_name }}` serves the app, and gunicorn as
-`gunicorn -k sample_app.SampleWorker sample_app:app` (from this folder); both read settings from
-SAMPLE_APP_* variables. This module does not monkey-patch: whoever serves it does.
+serve_sample.py serves it as `python -m` serves the app, and gunicorn as `gunicorn -k
+sample_app.SampleWorker sample_app:app` (from this folder); both read settings from SAMPLE_APP_*
+variables. This module does not monkey-patch: whoever serves it does.
 """
 
 import gc

@@ -1,4 +1,4 @@
-"""Serve sample_app.py the way `python -m {{ cookiecutter.package_name }}` serves the app."""
+"""Serve sample_app.py the way `python -m` serves the app."""
 
 # First import: it monkey-patches the standard library before anything opens a socket.
 from {{ cookiecutter.package_name }}.runtime.server import serve  # isort: skip
