@@ -1,10 +1,14 @@
-"""Shared facts about the template: its features and the combinations of answers to bake."""
+"""Shared facts about the template (its features, the combinations of answers to bake) and the
+helpers every test module uses to run what it bakes: free_port, ServerProcess, RedisProcess."""
 
 import itertools
+import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -56,6 +60,19 @@ EXTRA_COMBINATIONS = [
     },
     {"use_stream": True, "use_fetch": False, "use_websocket": False, "use_js_client": True, "use_docker": False},
 ]
+# A project name with what each kind of file must escape: quotes, an apostrophe, an accent,
+# markup, an ampersand, an emoji, a backslash and a shell variable.
+ODD_NAME = "O'Brien's \"Café\" <Chat> & Co. 🚀 \\ $HOME"
+EXTRA_COMBINATIONS.append(
+    {
+        "use_stream": True,
+        "use_fetch": True,
+        "use_websocket": True,
+        "use_js_client": True,
+        "use_chat": True,
+        "project_name": ODD_NAME,
+    }
+)
 
 
 def feature_combinations() -> list[dict]:
@@ -73,19 +90,16 @@ def combination_id(context: dict) -> str:
         parts.append(f"chat-{context['broker']}")
     if not context.get("use_docker", True):
         parts.append("no-docker")
+    if "project_name" in context:
+        parts.append("odd-name")
     return "+".join(parts)
 
 
-def wait_for_port(log: Path, process: subprocess.Popen, timeout: float = 20) -> int:
-    """The port a baked server says it listens on in its log (it was started with port 0)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = re.search(r"listening on http://127\.0\.0\.1:(\d+)", log.read_text())
-        if found:
-            return int(found.group(1))
-        assert process.poll() is None, f"server exited:\n{log.read_text()}"
-        time.sleep(0.05)
-    raise AssertionError(f"server did not start:\n{log.read_text()}")
+def free_port() -> int:
+    """A loopback port free right now, for a server that must listen on a known one."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def wait_for_listener(port: int, what: str, process: subprocess.Popen | None = None, timeout: float = 10) -> None:
@@ -100,6 +114,84 @@ def wait_for_listener(port: int, what: str, process: subprocess.Popen | None = N
         except OSError:
             assert time.monotonic() < deadline, f"{what} did not start"
             time.sleep(0.05)
+
+
+def module_of(project: Path) -> str:
+    """The import name of a baked project's package."""
+    return next(path.parent.name for path in (project / "src").glob("*/__main__.py"))
+
+
+class ServerProcess:
+    """A baked project's server (`python -m <package>`, or another command), started on a given
+    port or any free one, and found where its log says it listens."""
+
+    def __init__(self, project: Path, log_dir: Path, port: int = 0, env=None, command=None) -> None:
+        self.project = project
+        self.log_dir = log_dir
+        self.requested_port = port
+        self.env = {**os.environ, "PYTHONPATH": str(project / "src"), **(env or {})}
+        self.command = command or [sys.executable, "-m", module_of(project), "--port", str(port)]
+        self.process: subprocess.Popen | None = None
+        self.starts = 0
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def start(self, timeout: float = 20) -> "ServerProcess":
+        self.starts += 1
+        self.log_path = self.log_dir / f"server-{self.starts}.log"
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                self.command, cwd=self.project, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + timeout
+        while not (found := re.search(r"(?:listening on|Listening at:) http://127\.0\.0\.1:(\d+)", self.log)):
+            assert self.process.poll() is None, f"server exited:\n{self.log}"
+            assert time.monotonic() < deadline, f"server did not start:\n{self.log}"
+            time.sleep(0.05)
+        self.port = int(found.group(1))
+        return self
+
+    def stop(self) -> int:
+        """SIGTERM, as a deploy would send; returns the exit status."""
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else 0
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(f"server ignored SIGTERM:\n{self.log}") from None
+
+
+REDIS = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/bin")
+
+
+class RedisProcess:
+    """redis-server on a free loopback port, with no persistence: a restart empties it."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "RedisProcess":
+        command = [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        wait_for_listener(self.port, "redis-server", self.process)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
 
 
 def answers(**changes) -> dict:

@@ -12,15 +12,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import combination_id, expected_files, feature_combinations
+from conftest import combination_id, expected_files, feature_combinations, module_of
 
-RUNTIME = ("src/realtime_app/runtime/", "tests/runtime/")
-# Text that only a feature's own code, tests and docs contain. The runtime (RUNTIME) is the same
-# in every bake and serves WebSockets whatever the answers, so it is not searched.
+# Text that only a feature's own code, tests and docs contain. The runtime (runtime_paths) is the
+# same in every bake and serves WebSockets whatever the answers, so it is not searched.
 FEATURE_MARKERS = {
     "use_stream": ["/stream", "stream_delays", "STREAM_DELAYS"],
     "use_fetch": ["/fetch", "fetch_chunks", "QueueBody"],
-    "use_websocket": ["GET /websocket", "websocket.js", "/websocket\""],
+    "use_websocket": ["GET /websocket", "websocket.js", '/websocket"'],
     "use_js_client": ["static_file", "index.html"],
     "use_chat": ["/chat/", "chat_history", "chat_broker"],
     "use_docker": ["Dockerfile", "docker-compose", "hadolint"],
@@ -30,6 +29,10 @@ REDIS_MARKERS = ["chat_redis", "redis_url", "REDIS_URL", "redis-server", "redis>
 TEMPLATE_SYNTAX = ("{{", "}}", "{%", "%}", "{#")
 # GitHub Actions' own `${{ expression }}` syntax, which the workflows keep on purpose.
 GITHUB_EXPRESSION = re.compile(r"\$\{\{ [^{}]+ \}\}")
+
+
+def runtime_paths(project: Path) -> tuple[str, str]:
+    return f"src/{module_of(project)}/runtime/", "tests/runtime/"
 
 
 def project_files(project: Path) -> dict[str, str]:
@@ -75,7 +78,7 @@ def test_bake_has_no_trace_of_disabled_features(baked):
         absent["broker=redis"] = REDIS_MARKERS
     for feature, markers in absent.items():
         for name, text in files.items():
-            if name == ".cookiecutter.json" or name.startswith(RUNTIME):
+            if name == ".cookiecutter.json" or name.startswith(runtime_paths(project)):
                 continue
             for marker in markers:
                 assert marker not in text, f"{feature} is off but {name} mentions {marker!r}"
@@ -85,7 +88,8 @@ def test_bake_records_its_answers(baked):
     context, project = baked
     answers = json.loads((project / ".cookiecutter.json").read_text())
     assert {name: answers[name] for name in context} == context
-    assert answers["package_name"] == "realtime_app"
+    assert answers["package_name"] == module_of(project)
+    assert not [name for name in answers if name.startswith("_")], "only the answers: no local paths"
 
 
 def test_bake_ci_workflow_runs_lint_and_tests(baked):

@@ -8,11 +8,7 @@ line that says how to enable it. Screenshots go to test-artifacts/browser/ (not 
 import json
 import os
 import re
-import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -20,7 +16,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import NGINX, ROOT, combination_id, feature_combinations, wait_for_listener, wait_for_port
+from conftest import (
+    NGINX,
+    ODD_NAME,
+    REDIS,
+    ROOT,
+    RedisProcess,
+    ServerProcess,
+    combination_id,
+    feature_combinations,
+    free_port,
+    module_of,
+    wait_for_listener,
+)
 
 BROWSER_PATH = os.environ.get("BROWSER_PATH", "/usr/bin/chromium")
 ENABLE = "browser tests need Chromium: apt-get install chromium and pip install playwright (or set BROWSER_PATH)"
@@ -39,10 +47,10 @@ ARTIFACTS = ROOT / "test-artifacts" / "browser"
 STREAM_DELAYS = (0.4, 0.6)
 FETCH_CHUNKS = 4
 FETCH_INTERVAL = 0.3
-SERVER_ENV = {
-    "REALTIME_APP_STREAM_DELAYS": ",".join(map(str, STREAM_DELAYS)),
-    "REALTIME_APP_FETCH_CHUNKS": str(FETCH_CHUNKS),
-    "REALTIME_APP_FETCH_INTERVAL": str(FETCH_INTERVAL),
+SERVER_SETTINGS = {
+    "stream_delays": ",".join(map(str, STREAM_DELAYS)),
+    "fetch_chunks": str(FETCH_CHUNKS),
+    "fetch_interval": str(FETCH_INTERVAL),
 }
 # Parts must spread over at least this share of the server's pauses: a loaded machine may
 # deliver one part late and the next on time, but a buffered response shows no spread at all.
@@ -50,8 +58,9 @@ MIN_GAP_SHARE = 0.5
 XSS = "<img src=x onerror=alert(1)>"
 TIMEOUT_MS = 15_000
 
-CLIENT_COMBINATIONS = [c for c in feature_combinations() if c["use_js_client"]]
-REDIS = shutil.which("redis-server")
+# Every combination with the page; the odd project name has a test of its own.
+CLIENT_COMBINATIONS = [c for c in feature_combinations() if c["use_js_client"] and "project_name" not in c]
+ODD_NAMED = next(c for c in feature_combinations() if "project_name" in c)
 ENDPOINTS = ("stream", "fetch", "websocket")
 FULL = next(c for c in CLIENT_COMBINATIONS if all(c[f"use_{name}"] for name in ENDPOINTS))
 
@@ -60,57 +69,11 @@ def having(feature: str) -> list[dict[str, bool]]:
     return [c for c in CLIENT_COMBINATIONS if c[feature]]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """`python -m realtime_app` of one bake in a subprocess, on a given port or any free one."""
-
-    def __init__(self, project: Path, log_dir: Path, port: int = 0, env: dict[str, str] | None = None) -> None:
-        self.project = project
-        self.log_dir = log_dir
-        self.requested_port = port
-        self.env = {**os.environ, "PYTHONPATH": str(project / "src"), **SERVER_ENV, **(env or {})}
-        self.process: subprocess.Popen | None = None
-        self.starts = 0
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
-
-    def start(self) -> "Server":
-        self.starts += 1
-        self.log_path = self.log_dir / f"server-{self.starts}.log"
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "realtime_app", "--port", str(self.requested_port)],
-                cwd=self.project,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        self.port = wait_for_port(self.log_path, self.process)
-        return self
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> int:
-        """SIGTERM, as a deploy would send; returns the exit status."""
-        if self.process is None or self.process.poll() is not None:
-            return self.process.returncode if self.process else 0
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise AssertionError(f"server ignored SIGTERM:\n{self.log}") from None
+def Server(project: Path, log_dir: Path, port: int = 0, env=None, **settings: str) -> ServerProcess:
+    """A bake's server with the short pauses above, and these settings (by field name)."""
+    prefix = module_of(project).upper() + "_"
+    variables = {prefix + name.upper(): value for name, value in {**SERVER_SETTINGS, **settings}.items()}
+    return ServerProcess(project, log_dir, port, env={**variables, **(env or {})})
 
 
 class Bakes:
@@ -120,8 +83,8 @@ class Bakes:
         self.cookies = cookies
         self.tmp_factory = tmp_factory
         self.projects: dict[str, Path] = {}
-        self.servers: dict[str, Server] = {}
-        self.redis: subprocess.Popen | None = None
+        self.servers: dict[str, ServerProcess] = {}
+        self.redis: RedisProcess | None = None
 
     def project(self, context: dict[str, bool]) -> Path:
         name = combination_id(context)
@@ -131,7 +94,7 @@ class Bakes:
             self.projects[name] = result.project_path
         return self.projects[name]
 
-    def server(self, context: dict[str, bool]) -> Server:
+    def server(self, context: dict[str, bool]) -> ServerProcess:
         name = combination_id(context)
         if name not in self.servers:
             log_dir = self.tmp_factory.mktemp(f"server-{name}")
@@ -144,20 +107,14 @@ class Bakes:
         if self.redis is None:
             if REDIS is None:
                 pytest.skip("the Redis chat broker needs redis-server: apt-get install redis-server")
-            port = free_port()
-            self.redis = subprocess.Popen(
-                [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", ""], stdout=subprocess.DEVNULL
-            )
-            self.redis_port = port
-            wait_for_listener(port, "redis-server")
-        return f"redis://127.0.0.1:{self.redis_port}/0"
+            self.redis = RedisProcess().start()
+        return self.redis.url
 
     def stop_all(self) -> None:
         for server in self.servers.values():
             server.stop()
         if self.redis is not None:
-            self.redis.terminate()
-            self.redis.wait(10)
+            self.redis.stop()
 
 
 @dataclass
@@ -346,7 +303,7 @@ def test_websocket_markup_is_shown_as_text_and_runs_nothing(bakes, open_tab, con
 @pytest.mark.parametrize("context", having("use_websocket"), ids=combination_id)
 def test_websocket_reconnects_by_itself_after_a_server_restart(bakes, open_tab, tmp_path, context):
     # A fixed port, so the restarted server is where the page left it.
-    server = Server(bakes.project(context), tmp_path, port=free_port(), env={"REALTIME_APP_SHUTDOWN_TIMEOUT": "1"})
+    server = Server(bakes.project(context), tmp_path, port=free_port(), shutdown_timeout="1")
     server.start()
     try:
         tab = open_tab(server.url)
@@ -559,17 +516,11 @@ def test_chat_page_keeps_its_cursor_across_a_restart(bakes, open_tab, tmp_path, 
     """The memory broker restarts with the server, the Redis one with Redis (no persistence):
     the page comes back with its cursor, says that earlier messages are gone, and shows every
     message posted after, each once."""
-    redis = context["broker"] == "redis"
-    env = {"REALTIME_APP_SHUTDOWN_TIMEOUT": "1"}
-    if redis:
-        if REDIS is None:
-            pytest.skip("the Redis chat broker needs redis-server: apt-get install redis-server")
-        redis_port = free_port()
-        redis_command = [REDIS, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        redis_server = subprocess.Popen(redis_command, stdout=subprocess.DEVNULL)
-        wait_for_listener(redis_port, "redis-server", redis_server)
-        env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
-    server = Server(bakes.project(context), tmp_path, port=free_port(), env=env).start()
+    redis = RedisProcess().start() if context["broker"] == "redis" and REDIS else None
+    if context["broker"] == "redis" and redis is None:
+        pytest.skip("the Redis chat broker needs redis-server: apt-get install redis-server")
+    env = {"REDIS_URL": redis.url} if redis else {}
+    server = Server(bakes.project(context), tmp_path, port=free_port(), env=env, shutdown_timeout="1").start()
     try:
         tab = open_tab(server.url)
         room = f"restart-{time.monotonic_ns()}"
@@ -582,10 +533,8 @@ def test_chat_page_keeps_its_cursor_across_a_restart(bakes, open_tab, tmp_path, 
         expect(texts).to_have_text(["before one", "before two"])
 
         if redis:
-            redis_server.terminate()
-            redis_server.wait(10)
-            redis_server = subprocess.Popen(redis_command, stdout=subprocess.DEVNULL)  # empty
-            wait_for_listener(redis_port, "redis-server", redis_server)
+            redis.stop()
+            redis.start()  # empty: no persistence
         else:
             assert server.stop() == 0, server.log
             server.start()
@@ -601,5 +550,13 @@ def test_chat_page_keeps_its_cursor_across_a_restart(bakes, open_tab, tmp_path, 
     finally:
         server.stop()
         if redis:
-            redis_server.terminate()
-            redis_server.wait(10)
+            redis.stop()
+
+
+def test_the_page_shows_the_project_name_exactly(bakes, open_tab):
+    """The name has quotes, markup, an ampersand, an emoji: HTML escapes them, the page shows them."""
+    tab = open_tab(bakes.server(ODD_NAMED).url)
+    assert tab.page.title() == ODD_NAME
+    expect(tab.page.get_by_role("heading", level=1)).to_have_text(ODD_NAME)
+    check_stream(tab)
+    tab.assert_quiet()

@@ -1,14 +1,12 @@
 """The generated README's own steps: `pip install -e '.[test]'`, then the console script serves."""
 
-import os
-import signal
 import subprocess
 import sys
 import sysconfig
 import urllib.request
 import zipfile
 
-from conftest import wait_for_port
+from conftest import ServerProcess
 
 
 def test_pip_install_then_console_script_serves(tmp_path, cookies):
@@ -29,21 +27,18 @@ def test_pip_install_then_console_script_serves(tmp_path, cookies):
     )
     assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
 
-    log = tmp_path / "server.log"
-    env = {**os.environ, "REALTIME_APP_STREAM_DELAYS": "0.1,0.1"}
-    with open(log, "wb") as out:
-        server = subprocess.Popen(
-            [str(venv / "bin/realtime-app"), "--port", "0"], cwd=tmp_path, env=env, stdout=out, stderr=out
-        )
+    # The console script, run from elsewhere: it finds the package through the install alone.
+    command = [str(venv / "bin/realtime-app"), "--port", "0"]
+    server = ServerProcess(project, tmp_path, env={"REALTIME_APP_STREAM_DELAYS": "0.1,0.1"}, command=command)
+    server.env.pop("PYTHONPATH")
+    server.start()
     try:
-        port = wait_for_port(log, server)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/stream", timeout=10) as response:
+        with urllib.request.urlopen(f"{server.url}stream", timeout=10) as response:
             assert response.read() == b"START\nMIDDLE\nEND\n"
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+        with urllib.request.urlopen(server.url, timeout=10) as response:
             assert b"<!doctype html>" in response.read()
     finally:
-        server.send_signal(signal.SIGTERM)
-        assert server.wait(timeout=20) == 0, log.read_text()
+        assert server.stop() == 0, server.log
 
 
 def test_wheel_carries_the_static_files(tmp_path, cookies):

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 {%- if cookiecutter.use_chat %}
+import urllib.error
 import urllib.request
 {%- endif %}
 from dataclasses import replace
@@ -199,6 +200,19 @@ def http_json(method: str, url: str, body: dict | None = None) -> dict:
     request = urllib.request.Request(url, data=data, method=method)
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
+
+
+def post_until_accepted(url: str, text: str, timeout: float = 15.0) -> dict:
+    """POST a chat message, waiting out 429 (this address posted much just before) and 503 (the
+    broker coming back); returns the stored message."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return http_json("POST", url, {"text": text})
+        except urllib.error.HTTPError as error:
+            if error.code not in (429, 503) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 {%- if cookiecutter.broker == "redis" %}
 
 

@@ -21,11 +21,7 @@ import pytest
 import websocket
 {%- endif %}
 import webtest
-{%- if cookiecutter.broker == "memory" %}
-from conftest import free_port, http_json
-{%- else %}
-from conftest import http_json
-{%- endif %}
+from conftest import {{ "free_port, " if cookiecutter.broker == "memory" }}http_json{{ ", post_until_accepted" if cookiecutter.use_websocket }}
 
 from {{ cookiecutter.package_name }} import chat
 from {{ cookiecutter.package_name }}.app import create_app
@@ -61,18 +57,6 @@ def post_status(url: str, text: str) -> int:
     except urllib.error.HTTPError as error:
         return error.code
     return 201
-
-
-def post_when_allowed(url: str, text: str, timeout: float = 10.0) -> dict:
-    """POST, waiting out 429s (this address posted a lot just before)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return http_json("POST", url, {"text": text})
-        except urllib.error.HTTPError as error:
-            if error.code != 429 or time.monotonic() > deadline:
-                raise
-            time.sleep(float(error.headers["Retry-After"]) / 4)
 
 
 class Collector:
@@ -366,7 +350,7 @@ def test_a_flood_closes_the_flooder_and_the_others_keep_everything(start_server,
     flooder.sock.sendall(b"".join(frame.format() for frame in frames))
     assert close_code(flooder) == 1008
     flooder.shutdown()
-    post_when_allowed(f"{server.url}/chat/loud", "still here")
+    post_until_accepted(f"{server.url}/chat/loud", "still here")
     heard = []
     for listener in listeners:
         received = []

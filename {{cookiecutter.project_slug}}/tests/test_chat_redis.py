@@ -16,22 +16,14 @@ import pytest
 {%- if cookiecutter.use_websocket %}
 import websocket
 {%- endif %}
-from conftest import free_port, http_json
+{%- if cookiecutter.use_fetch %}
+from conftest import free_port, http_json, post_until_accepted
+{%- else %}
+from conftest import free_port, post_until_accepted
+{%- endif %}
 
 from {{ cookiecutter.package_name }}.chat_broker import id_key
 from {{ cookiecutter.package_name }}.chat_redis import RedisBroker
-
-
-def post_when_ready(url: str, text: str, timeout: float = 15.0) -> dict:
-    """POST, retrying while the broker answers 503 (Redis coming back)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return http_json("POST", url, {"text": text})
-        except urllib.error.HTTPError as error:
-            if error.code != 503 or time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def test_history_in_redis_is_bounded_ordered_and_reports_trimming(
@@ -40,7 +32,7 @@ def test_history_in_redis_is_bounded_ordered_and_reports_trimming(
     redis_server.flush()
     server = start_server(settings, redis_url=redis_server.url, chat_history=3)
     room = f"{server.url}/chat/bounded"
-    sent = [post_when_ready(room, f"m{n}") for n in range(5)]
+    sent = [post_until_accepted(room, f"m{n}") for n in range(5)]
     assert [id_key(m["id"]) for m in sent] == sorted(id_key(m["id"]) for m in sent)
     broker = RedisBroker(redis_server.url, 3, 60)
     assert broker.history("bounded", None) == (sent[2:], None)
@@ -58,7 +50,7 @@ def test_a_first_subscriber_reads_the_history_once(start_server, settings, redis
     redis_server.flush()
     chat_settings = dict(redis_url=redis_server.url, chat_queue_size=3, chat_poll_timeout=2.0)
     writer = start_server(settings, **chat_settings)
-    sent = [post_when_ready(f"{writer.url}/chat/late", f"m{n}") for n in range(6)]
+    sent = [post_until_accepted(f"{writer.url}/chat/late", f"m{n}") for n in range(6)]
 {%- if cookiecutter.use_fetch %}
 
     # Nothing after the last id: the poll waits for news instead of answering at once.
@@ -74,7 +66,7 @@ def test_a_first_subscriber_reads_the_history_once(start_server, settings, redis
     server = start_server(settings, **chat_settings)
     ws = websocket.create_connection(f"{server.ws_url}/chat/late/ws", timeout=10)
     assert [json.loads(ws.recv()) for _ in sent] == sent
-    after = post_when_ready(f"{writer.url}/chat/late", "after")
+    after = post_until_accepted(f"{writer.url}/chat/late", "after")
     assert json.loads(ws.recv()) == after
     ws.close()
 {%- endif %}
@@ -95,7 +87,7 @@ def test_two_processes_share_rooms_and_survive_a_redis_restart_without_persisten
 {%- endif %}
     time.sleep(0.3)
 
-    before = [post_when_ready(room_on_first, f"before restart {n}") for n in range(5)]
+    before = [post_until_accepted(room_on_first, f"before restart {n}") for n in range(5)]
 {%- if cookiecutter.use_websocket %}
     assert [json.loads(ws.recv()) for _ in before] == before
 {%- endif %}
@@ -106,7 +98,7 @@ def test_two_processes_share_rooms_and_survive_a_redis_restart_without_persisten
 
     redis_server.stop()
     redis_server.start()  # empty: no persistence
-    after = [post_when_ready(room_on_first, f"after restart {n}") for n in range(20)]
+    after = [post_until_accepted(room_on_first, f"after restart {n}") for n in range(20)]
     assert all(id_key(m["id"]) > id_key(cursor) for m in after)  # ids carry on
 {%- if cookiecutter.use_websocket %}
     # The socket on the other process stayed open: it hears of the gap, then gets every message.
@@ -129,12 +121,12 @@ def test_rooms_expire_in_redis_and_cursors_stay_valid(start_server, settings, re
     redis_server.flush()
     server = start_server(settings, redis_url=redis_server.url, chat_room_ttl=1)
     room = f"{server.url}/chat/expiring"
-    old = post_when_ready(room, "soon forgotten")
+    old = post_until_accepted(room, "soon forgotten")
     deadline = time.monotonic() + 10
     while redis_server.command(b"EXISTS", b"chat:expiring", b"chat:expiring:floor") != b":0\r\n":
         assert time.monotonic() < deadline, "the room did not expire"
         time.sleep(0.2)
-    new = post_when_ready(room, "a new life")
+    new = post_until_accepted(room, "a new life")
     assert id_key(new["id"]) > id_key(old["id"])
     assert RedisBroker(redis_server.url, 100, 60).history("expiring", old["id"])[0] == [new]
     assert RedisBroker(redis_server.url, 100, 60).history("expiring", old["id"])[1] is not None
