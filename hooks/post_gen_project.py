@@ -14,6 +14,7 @@ SELECTED = {
     "use_stream": {{ cookiecutter.use_stream }},
     "use_fetch": {{ cookiecutter.use_fetch }},
     "use_websocket": {{ cookiecutter.use_websocket }},
+    "use_sse": {{ cookiecutter.use_sse }},
     "use_js_client": {{ cookiecutter.use_js_client }},
     "use_chat": {{ cookiecutter.use_chat }},
     "use_docker": {{ cookiecutter.use_docker }},
@@ -29,6 +30,7 @@ FEATURE_PATHS = {
     "use_stream": ["src/{package}/stream.py", "tests/test_stream.py"],
     "use_fetch": ["src/{package}/fetch.py", "tests/test_fetch.py"],
     "use_websocket": ["src/{package}/websocket.py", "src/{package}/static/websocket.js", "tests/test_websocket.py"],
+    "use_sse": ["src/{package}/sse.py", "src/{package}/static/events.js", "tests/test_sse.py"],
     "use_js_client": ["src/{package}/client.py", "src/{package}/static", "tests/test_client.py"],
     "chunked_responses": ["src/{package}/static/chunks.js"],
     "use_chat": [

@@ -20,6 +20,7 @@ ANSWERS = {
     "use_stream": {{ cookiecutter.use_stream }},
     "use_fetch": {{ cookiecutter.use_fetch }},
     "use_websocket": {{ cookiecutter.use_websocket }},
+    "use_sse": {{ cookiecutter.use_sse }},
     "use_chat": {{ cookiecutter.use_chat }},
     "broker": {{ cookiecutter.broker | json_string }},
 }
@@ -106,17 +107,20 @@ RULES = {
 
 
 def check_endpoints(answers):
-    if not (answers["use_stream"] or answers["use_fetch"] or answers["use_websocket"]):
+    if not any(answers[name] for name in ("use_stream", "use_fetch", "use_websocket", "use_sse")):
         return (
-            "use_stream, use_fetch, use_websocket: all three endpoints are off; "
+            "use_stream, use_fetch, use_websocket, use_sse: all four endpoints are off; "
             "turn at least one on, e.g. use_stream=true"
         )
     return None
 
 
 def check_chat(answers):
-    if answers["use_chat"] and not (answers["use_fetch"] or answers["use_websocket"]):
-        return "use_chat: the chat needs long polling or WebSockets; set use_fetch=true or use_websocket=true"
+    if answers["use_chat"] and not (answers["use_fetch"] or answers["use_websocket"] or answers["use_sse"]):
+        return (
+            "use_chat: the chat needs long polling, WebSockets or events to reach its clients; "
+            "set use_fetch=true, use_websocket=true or use_sse=true"
+        )
     return None
 
 

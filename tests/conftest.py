@@ -15,8 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "{{cookiecutter.project_slug}}"
 NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
-FEATURES = ("use_stream", "use_fetch", "use_websocket", "use_js_client")
-ENDPOINTS = ("use_stream", "use_fetch", "use_websocket")
+FEATURES = ("use_stream", "use_fetch", "use_websocket", "use_sse", "use_js_client")
+ENDPOINTS = ("use_stream", "use_fetch", "use_websocket", "use_sse")
 DEFAULTS = {"use_chat": False, "broker": "memory", "use_docker": True}
 
 # The chat and Docker options against the endpoints they depend on: every broker with each
@@ -24,6 +24,17 @@ DEFAULTS = {"use_chat": False, "broker": "memory", "use_docker": True}
 # Docker off somewhere in each group.
 EXTRA_COMBINATIONS = [
     {"use_stream": True, "use_fetch": True, "use_websocket": True, "use_js_client": True, "use_chat": True},
+    # The chat with events as its only way to reach clients (posts are plain HTTP).
+    {"use_stream": False, "use_fetch": False, "use_websocket": False, "use_js_client": True, "use_chat": True},
+    {
+        "use_stream": False,
+        "use_fetch": False,
+        "use_websocket": False,
+        "use_js_client": False,
+        "use_chat": True,
+        "broker": "redis",
+        "use_docker": False,
+    },
     {
         "use_stream": False,
         "use_fetch": True,
@@ -77,10 +88,18 @@ EXTRA_COMBINATIONS.append(
 
 def feature_combinations() -> list[dict]:
     """Every combination of the endpoint and page booleans that the pre-gen hook accepts, then
-    the chat and Docker options against the endpoints they depend on."""
-    products = (dict(zip(FEATURES, values, strict=True)) for values in itertools.product([True, False], repeat=4))
+    the chat and Docker options against the endpoints they depend on, each with and without
+    events (use_sse) where the hook accepts it."""
+    values = itertools.product([True, False], repeat=len(FEATURES))
+    products = (dict(zip(FEATURES, combination, strict=True)) for combination in values)
     base = [{**c, **DEFAULTS} for c in products if any(c[name] for name in ENDPOINTS)]
-    return base + [{**DEFAULTS, **extra} for extra in EXTRA_COMBINATIONS]
+    extras = [
+        {**DEFAULTS, **extra, "use_sse": sse}
+        for extra in EXTRA_COMBINATIONS
+        for sse in ([True] if "project_name" in extra else [True, False])
+        if sse or extra["use_fetch"] or extra["use_websocket"] or extra["use_stream"]
+    ]
+    return base + extras
 
 
 def combination_id(context: dict) -> str:

@@ -17,9 +17,10 @@ from conftest import combination_id, expected_files, feature_combinations, modul
 # Text that only a feature's own code, tests and docs contain. The runtime (runtime_paths) is the
 # same in every bake and serves WebSockets whatever the answers, so it is not searched.
 FEATURE_MARKERS = {
-    "use_stream": ["/stream", "stream_delays", "STREAM_DELAYS"],
+    "use_stream": ["GET /stream", 'data-chunked="stream"', "test_stream"],
     "use_fetch": ["/fetch", "fetch_chunks", "QueueBody"],
     "use_websocket": ["GET /websocket", "websocket.js", '/websocket"'],
+    "use_sse": ["GET /events", "events.js", "sse_heartbeat", "SSE_HEARTBEAT", "EventReader"],
     "use_js_client": ["static_file", "index.html"],
     "use_chat": ["/chat/", "chat_history", "chat_broker"],
     "use_docker": ["Dockerfile", "docker-compose", "hadolint"],

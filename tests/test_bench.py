@@ -127,11 +127,7 @@ def test_broadcast_mode_times_a_post_reaching_every_socket(server):
 @pytest.mark.parametrize(
     "which",
     [
-        pytest.param(
-            "server",
-            marks=pytest.mark.xfail(strict=False, reason="needs GET /chat/<room>/events (issue 13)"),
-            id="ours",
-        ),
+        pytest.param("server", id="ours"),
         pytest.param("sse_starlette_server", id="sse-starlette"),
     ],
 )

@@ -61,8 +61,9 @@ TIMEOUT_MS = 15_000
 # Every combination with the page; the odd project name has a test of its own.
 CLIENT_COMBINATIONS = [c for c in feature_combinations() if c["use_js_client"] and "project_name" not in c]
 ODD_NAMED = next(c for c in feature_combinations() if "project_name" in c)
-ENDPOINTS = ("stream", "fetch", "websocket")
-FULL = next(c for c in CLIENT_COMBINATIONS if all(c[f"use_{name}"] for name in ENDPOINTS))
+# The page's sections for the endpoints, in page order, and the answer that adds each.
+SECTIONS = {"stream": "use_stream", "fetch": "use_fetch", "events": "use_sse", "websocket": "use_websocket"}
+FULL = next(c for c in CLIENT_COMBINATIONS if all(c[feature] for feature in SECTIONS.values()))
 
 
 def having(feature: str) -> list[dict[str, bool]]:
@@ -247,9 +248,25 @@ def check_fetch(tab: Tab) -> None:
     assert_one_by_one(shown, arrivals, [FETCH_INTERVAL] * (FETCH_CHUNKS - 1))
 
 
+def check_events(tab: Tab) -> None:
+    """The browser's EventSource shows START, MIDDLE and END one by one, over the pauses."""
+    page = tab.page
+    log = "#events ol"
+    page.evaluate(WATCH_LOG, log)
+    page.get_by_role("button", name="Start events", exact=True).click()
+    done = re.compile(r"^Done: 3 events in \d+\.\d\d s\.$")
+    expect(page.locator("#events-status")).to_have_text(done, timeout=TIMEOUT_MS)
+    assert page.locator(f"{log} li .text").all_text_contents() == ["START", "MIDDLE", "END"]
+    times = page.locator(f"{log} li .time").all_text_contents()
+    shown = [float(re.fullmatch(r"\+(\d+\.\d\d) s", time).group(1)) for time in times]
+    assert_one_by_one(shown, page.evaluate("(selector) => window.arrivals[selector]", log), list(STREAM_DELAYS))
+
+
 def use_every_section(tab: Tab, context: dict[str, bool]) -> None:
     if context["use_stream"]:
         check_stream(tab)
+    if context["use_sse"]:
+        check_events(tab)
     if context["use_fetch"]:
         check_fetch(tab)
     if context["use_websocket"]:
@@ -335,9 +352,9 @@ def test_websocket_reconnects_by_itself_after_a_server_restart(bakes, open_tab, 
 def test_page_is_usable_by_keyboard_and_screen_reader(bakes, open_tab, context):
     tab = open_tab(bakes.server(context).url)
     page = tab.page
-    sections = [name for name in ENDPOINTS if context[f"use_{name}"]]
+    sections = [name for name, feature in SECTIONS.items() if context[feature]]
     ids = page.locator("main > section").evaluate_all("sections => sections.map((section) => section.id)")
-    assert [name for name in ids if name in ENDPOINTS] == sections
+    assert [name for name in ids if name in SECTIONS] == sections
     for section in sections:
         # Every section is a region named by its heading; every log announces new entries.
         expect(page.get_by_role("region", name=page.locator(f"#{section} h2").text_content())).to_be_visible()
@@ -402,9 +419,13 @@ http {{
     fastcgi_temp_path {tmp}/fastcgi;
     uwsgi_temp_path {tmp}/uwsgi;
     scgi_temp_path {tmp}/scgi;
+    map $http_upgrade $websocket_upgrade {{
+        ~*^websocket$ websocket;
+        default       "";
+    }}
     map $http_upgrade $connection_upgrade {{
-        default upgrade;
-        ''      '';
+        ~*^websocket$ upgrade;
+        default       "";
     }}
     server {{
         listen 127.0.0.1:{port};
@@ -413,7 +434,7 @@ http {{
             proxy_http_version 1.1;
             # $http_host keeps the port, which the WebSocket origin check compares with Origin.
             proxy_set_header Host $http_host;
-            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Upgrade $websocket_upgrade;
             proxy_set_header Connection $connection_upgrade;
             proxy_buffering off;
             proxy_read_timeout 1h;
@@ -448,8 +469,10 @@ def test_page_works_at_a_sub_path_behind_nginx(bakes, open_tab, tmp_path):
             "/app/static/style.css",
             "/app/static/chunks.js",
             "/app/static/websocket.js",
+            "/app/static/events.js",
             "/app/stream",
             "/app/fetch",
+            "/app/events",
             "/app/websocket",
         }
         tab.assert_quiet()
@@ -541,7 +564,10 @@ def test_chat_page_keeps_its_cursor_across_a_restart(bakes, open_tab, tmp_path, 
         for text in ("after one", "after two", "after three"):
             post_message(server.url, room, text)
 
-        expect(texts).to_have_text(["before one", "before two", "after one", "after two", "after three"])
+        # An EventSource comes back after its retry delay (3 s), a WebSocket with its backoff.
+        expect(texts).to_have_text(
+            ["before one", "before two", "after one", "after two", "after three"], timeout=TIMEOUT_MS
+        )
         expect(tab.page.locator("#chat-log li.meta")).to_have_count(1)
         expect(tab.page.locator("#chat-log li.meta")).to_contain_text("earlier messages are no longer available")
         tab.page.wait_for_timeout(500)  # nothing arrives twice, even late

@@ -1,10 +1,12 @@
 """The nginx configs a bake documents (README) and ships (deploy/nginx.conf) are valid nginx."""
 
 import re
+import socket
 import subprocess
+import time
 
 import pytest
-from conftest import NGINX
+from conftest import NGINX, ServerProcess, free_port, wait_for_listener
 
 pytestmark = pytest.mark.skipif(NGINX is None, reason="checks nginx configs with nginx -t: apt-get install nginx-light")
 
@@ -57,3 +59,72 @@ def test_compose_nginx_config_is_valid(cookies, tmp_path):
     site = (project / "deploy/nginx.conf").read_text().replace("server app:", "server 127.0.0.1:")
     result = nginx_test(tmp_path, site)
     assert result.returncode == 0, result.stderr
+
+
+RUNNABLE = """
+daemon off;
+master_process off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+{site}
+}}
+"""
+
+
+def read_events(port: int, path: str, count: int) -> list[tuple[str, float]]:
+    """GET an event stream through a raw socket; each `data:` line and when it arrived."""
+    lines, buffer = [], b""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        started = time.monotonic()
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        while len(lines) < count:
+            data = sock.recv(65536)
+            assert data, f"the stream ended early: {buffer!r}"
+            buffer += data
+            for found in re.findall(rb"data: (\w+)\n", buffer)[len(lines) :]:
+                lines.append((found, time.monotonic() - started))
+    return [(text.decode(), at) for text, at in lines]
+
+
+def test_the_readme_nginx_config_passes_events_on_as_they_come(cookies, tmp_path):
+    """The documented proxy in front of a real server: each event arrives on its own (no
+    buffering), and an upgrade that is not a WebSocket is not passed on."""
+    project = cookies.bake().project_path
+    app = ServerProcess(project, tmp_path, env={"REALTIME_APP_STREAM_DELAYS": "0.5,0.5"}).start()
+    port = free_port()
+    site = re.search(r"```nginx\n(.*?)```", (project / "README.md").read_text(), re.DOTALL).group(1)
+    site = site.replace("server 127.0.0.1:8080;", f"server 127.0.0.1:{app.port};")
+    site = site.replace("listen 80;", f"listen 127.0.0.1:{port};").replace("server_name example.com;", "")
+    config = tmp_path / "nginx.conf"
+    config.write_text(RUNNABLE.format(tmp=tmp_path, site=site))
+    command = [NGINX, "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(config)]
+    nginx = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for_listener(port, "nginx", nginx)
+        (start, first), (middle, second), (end, third) = read_events(port, "/events", 3)
+        assert (start, middle, end) == ("START", "MIDDLE", "END")
+        assert first < 0.4 and second - first >= 0.4 and third - second >= 0.4, (first, second, third)
+
+        body = b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n"
+        smuggle = (
+            b"POST /healthz HTTP/1.1\r\nHost: x\r\nUpgrade: foo\r\nConnection: upgrade\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+        )
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(smuggle)
+            answer = b""
+            while data := sock.recv(65536):
+                answer += data
+        assert answer.startswith(b"HTTP/1.1 405") and b"START" not in answer
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=10)
+        app.stop()

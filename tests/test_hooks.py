@@ -40,16 +40,20 @@ BAD_ANSWERS = [
     (["port=-1"], "port", "from 1 to 65535"),
     (["port=80.5"], "port", "from 1 to 65535"),
     (
-        ["use_stream=false", "use_fetch=false", "use_websocket=false"],
-        "use_stream, use_fetch, use_websocket",
+        ["use_stream=false", "use_fetch=false", "use_websocket=false", "use_sse=false"],
+        "use_stream, use_fetch, use_websocket, use_sse",
         "turn at least one on",
     ),
     (
-        ["use_stream=no", "use_fetch=n", "use_websocket=0", "use_js_client=false"],
-        "use_stream, use_fetch, use_websocket",
+        ["use_stream=no", "use_fetch=n", "use_websocket=0", "use_sse=off", "use_js_client=false"],
+        "use_stream, use_fetch, use_websocket, use_sse",
         "turn at least one on",
     ),
-    (["use_chat=true", "use_fetch=false", "use_websocket=false"], "use_chat", "set use_fetch=true"),
+    (
+        ["use_chat=true", "use_fetch=false", "use_websocket=false", "use_sse=false"],
+        "use_chat",
+        "set use_fetch=true, use_websocket=true or use_sse=true",
+    ),
     (["broker=redis"], "broker", "set use_chat=true"),
 ]
 

@@ -38,7 +38,7 @@ FAST = Settings(
     host="127.0.0.1",
     port=0,
     shutdown_timeout=2.0,
-{%- if cookiecutter.use_stream %}
+{%- if cookiecutter.use_stream or cookiecutter.use_sse %}
     stream_delays=(0.3, 0.5),
 {%- endif %}
 {%- if cookiecutter.use_fetch %}
@@ -191,6 +191,47 @@ def _read_lines_timed(url: str, timeout: float = 20.0) -> list[tuple[str, float]
 def read_lines_timed():
     """GET a URL over a real socket; return each line and the seconds it took to arrive."""
     return _read_lines_timed
+{%- if cookiecutter.use_sse %}
+
+
+class EventReader:
+    """A Server-Sent Events client over a real socket: next() is the next event, as a dict of
+    its fields ("id", "event", "data"), with "at", the seconds since the request."""
+
+    def __init__(self, url: str, last_event_id: str | None = None, timeout: float = 10.0) -> None:
+        parts = urlsplit(url)
+        self.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+        headers = {"Accept": "text/event-stream"}
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = last_event_id
+        self.started = time.monotonic()
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        self.connection.request("GET", target, headers=headers)
+        self.response = self.connection.getresponse()
+        self.comments = 0  # heartbeats
+        self.retry: int | None = None
+
+    def next(self) -> dict:
+        fields: dict = {}
+        while line := self.response.readline():
+            line = line.decode().removesuffix("\n").removesuffix("\r")
+            if line.startswith(":"):
+                self.comments += 1
+            elif line:
+                name, _, value = line.partition(":")
+                value = value.removeprefix(" ")
+                if name == "data" and "data" in fields:
+                    value = fields["data"] + "\n" + value
+                fields[name] = value
+            elif "retry" in fields and "data" not in fields:
+                self.retry = int(fields.pop("retry"))
+            elif "data" in fields:
+                return {**fields, "at": time.monotonic() - self.started}
+        raise EOFError("the stream ended")
+
+    def close(self) -> None:
+        self.connection.close()
+{%- endif %}
 {%- if cookiecutter.use_chat %}
 
 

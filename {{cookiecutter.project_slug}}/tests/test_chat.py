@@ -1,6 +1,9 @@
 """Chat rooms: ids and cursors, history and its gaps, bad input, fair sharing, and every client
 getting each message once, in order, across a restart of the server."""
 
+{% if cookiecutter.use_sse -%}
+import gc
+{% endif -%}
 import json
 {%- if cookiecutter.use_websocket or (cookiecutter.use_fetch and cookiecutter.broker == "memory") %}
 import socket
@@ -13,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import bottle
-{%- if cookiecutter.use_fetch %}
+{%- if cookiecutter.use_fetch or cookiecutter.use_sse %}
 import gevent
 {%- endif %}
 import pytest
@@ -21,12 +24,22 @@ import pytest
 import websocket
 {%- endif %}
 import webtest
+{%- if cookiecutter.use_sse %}
+from conftest import EventReader, {{ "free_port, " if cookiecutter.broker == "memory" }}http_json{{ ", post_until_accepted" if cookiecutter.use_websocket }}
+from gevent.pywsgi import WSGIServer
+from gevent.socket import create_connection
+from greenlet import greenlet
+{%- else %}
 from conftest import {{ "free_port, " if cookiecutter.broker == "memory" }}http_json{{ ", post_until_accepted" if cookiecutter.use_websocket }}
+{%- endif %}
 
 from {{ cookiecutter.package_name }} import chat
 from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.chat_broker import MemoryBroker, TooManyRooms, id_key
 from {{ cookiecutter.package_name }}.chat_limits import nesting_exceeds
+{%- if cookiecutter.use_sse %}
+from {{ cookiecutter.package_name }}.runtime.lifecycle import Runtime
+{%- endif %}
 
 
 def chat_client(settings, broker) -> webtest.TestApp:
@@ -474,4 +487,101 @@ def test_cursors_survive_a_restart_of_the_server(start_server, settings):
     assert page["gap"] is True and page["messages"] == after
     assert http_json("GET", f"{second.url}/chat/restart?since={page['cursor']}")["messages"] == []
 {%- endif %}
+{%- if cookiecutter.use_sse %}
+    # An EventSource reconnects by itself with the last id it got: a gap event, then the rest.
+    events = EventReader(f"{second.url}/chat/restart/events", last_event_id=cursor)
+    gap = events.next()
+    assert gap["event"] == "gap" and json.loads(gap["data"]) == {"gap": True, "cursor": gap["id"]}
+    assert [json.loads(events.next()["data"]) for _ in after] == after
+    events.close()
+{%- endif %}
+{%- endif %}
+{%- if cookiecutter.use_sse %}
+
+
+# Server-Sent Events, against the real server
+
+
+def test_event_stream_gets_history_then_live_messages_each_with_its_id(chat_server):
+    room = f"{chat_server.url}/chat/sse-room"
+    before = http_json("POST", room, {"text": "before"})
+    events = EventReader(f"{room}/events")
+    try:
+        first = events.next()
+        assert (first["id"], json.loads(first["data"])) == (before["id"], before)
+        after = [http_json("POST", room, {"text": f"live {n}"}) for n in range(5)]
+        for message in after:
+            event = events.next()
+            assert (event["id"], json.loads(event["data"])) == (message["id"], message)
+    finally:
+        events.close()
+
+
+def test_event_stream_resumes_after_last_event_id_or_since(chat_server):
+    room = f"{chat_server.url}/chat/sse-resume"
+    sent = [http_json("POST", room, {"text": f"m{n}"}) for n in range(4)]
+    by_header = (f"{room}/events", sent[1]["id"])
+    by_query = (f"{room}/events?since={sent[1]['id']}", None)
+    for url, last in [by_header, by_query]:
+        events = EventReader(url, last_event_id=last)
+        assert [json.loads(events.next()["data"]) for _ in range(2)] == sent[2:]
+        events.close()
+
+
+@pytest.mark.parametrize("last", ["abc", "%B2", "1" * 4301, "1-2-3"])
+def test_a_bad_last_event_id_gets_400(chat_server, last):
+    events = EventReader(f"{chat_server.url}/chat/lobby/events", last_event_id=last)
+    assert events.response.status == 400
+    assert b"since must be the id of the last message you have" in events.response.read()
+    events.close()
+
+
+def test_pollers_sockets_and_streams_see_the_same_messages_in_order(chat_server):
+    room = f"{chat_server.url}/chat/three-ways"
+    events = EventReader(f"{room}/events")
+{%- if cookiecutter.use_websocket %}
+    ws = connect(chat_server, "three-ways")
+{%- endif %}
+    sent = [http_json("POST", room, {"text": f"message {n}"}) for n in range(10)]
+    streamed = [json.loads(events.next()["data"]) for _ in sent]
+    events.close()
+    assert streamed == sent
+{%- if cookiecutter.use_websocket %}
+    assert [receive_json(ws) for _ in sent] == sent
+    ws.close()
+{%- endif %}
+{%- if cookiecutter.use_fetch %}
+    assert http_json("GET", f"{room}?since=0")["messages"] == sent
+{%- endif %}
+
+
+def test_a_departed_event_stream_lets_go_of_its_room(settings):
+    """Its greenlet, its queue and its subscription go when the client does: at the next
+    heartbeat at the latest (here 0.1 s)."""
+    settings = replace(settings, sse_heartbeat=0.1)
+    broker = MemoryBroker(history_size=5)
+    app = bottle.Bottle()
+    chat.install(app, settings, broker=broker)
+    # gevent's own server and sockets work here without monkey-patching this process.
+    handler = Runtime(settings).handler_class
+    server = WSGIServer(("127.0.0.1", 0), app, handler_class=handler, log=None)
+    server.start()
+    try:
+        idle = live_greenlets()
+        client = create_connection(server.address)
+        client.sendall(b"GET /chat/gone/events HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert b"retry: 3000" in client.recv(65536)
+        assert len(broker.rooms["gone"].subscribers) == 1
+        assert live_greenlets() > idle
+        client.close()
+        with gevent.Timeout(5):
+            while broker.rooms["gone"].subscribers or live_greenlets() > idle:
+                gevent.sleep(0.05)
+    finally:
+        server.stop()
+
+
+def live_greenlets() -> int:
+    gc.collect()
+    return sum(1 for obj in gc.get_objects() if isinstance(obj, greenlet) and not obj.dead)
 {%- endif %}

@@ -5,7 +5,7 @@ A message posted to one process reaches the long-poll and WebSocket clients of t
 order. After Redis restarts empty, ids keep increasing, delivery resumes without those clients
 reconnecting, and a cursor from before the restart is told of the gap, never silently skipped.
 """
-{% if cookiecutter.use_websocket %}
+{% if cookiecutter.use_websocket or cookiecutter.use_sse %}
 import json
 {%- endif %}
 import time
@@ -16,11 +16,7 @@ import pytest
 {%- if cookiecutter.use_websocket %}
 import websocket
 {%- endif %}
-{%- if cookiecutter.use_fetch %}
-from conftest import free_port, http_json, post_until_accepted
-{%- else %}
-from conftest import free_port, post_until_accepted
-{%- endif %}
+from conftest import {{ "EventReader, " if cookiecutter.use_sse }}free_port, {{ "http_json, " if cookiecutter.use_fetch }}post_until_accepted
 
 from {{ cookiecutter.package_name }}.chat_broker import id_key
 from {{ cookiecutter.package_name }}.chat_redis import RedisBroker
@@ -69,6 +65,17 @@ def test_a_first_subscriber_reads_the_history_once(start_server, settings, redis
     after = post_until_accepted(f"{writer.url}/chat/late", "after")
     assert json.loads(ws.recv()) == after
     ws.close()
+    sent.append(after)
+{%- endif %}
+{%- if cookiecutter.use_sse %}
+
+    # Through an event stream: the history once and in order, then what comes after.
+    server = start_server(settings, **chat_settings)
+    events = EventReader(f"{server.url}/chat/late/events")
+    assert [json.loads(events.next()["data"]) for _ in sent] == sent
+    after = post_until_accepted(f"{writer.url}/chat/late", "after, to the stream")
+    assert json.loads(events.next()["data"]) == after
+    events.close()
 {%- endif %}
 
 
@@ -85,6 +92,9 @@ def test_two_processes_share_rooms_and_survive_a_redis_restart_without_persisten
 {%- if cookiecutter.use_websocket %}
     ws = websocket.create_connection(f"{second.ws_url}/chat/shared/ws", timeout=10)
 {%- endif %}
+{%- if cookiecutter.use_sse %}
+    events = EventReader(f"{second.url}/chat/shared/events")
+{%- endif %}
     time.sleep(0.3)
 
     before = [post_until_accepted(room_on_first, f"before restart {n}") for n in range(5)]
@@ -93,6 +103,9 @@ def test_two_processes_share_rooms_and_survive_a_redis_restart_without_persisten
 {%- endif %}
 {%- if cookiecutter.use_fetch %}
     assert http_json("GET", f"{room_on_second}?since=0")["messages"] == before
+{%- endif %}
+{%- if cookiecutter.use_sse %}
+    assert [json.loads(events.next()["data"]) for _ in before] == before
 {%- endif %}
     cursor = before[-1]["id"]
 
@@ -107,6 +120,16 @@ def test_two_processes_share_rooms_and_survive_a_redis_restart_without_persisten
     assert id_key(cursor) < id_key(notice["cursor"]) < id_key(after[0]["id"])
     assert [json.loads(ws.recv()) for _ in after] == after
     ws.close()
+{%- endif %}
+{%- if cookiecutter.use_sse %}
+    # The event stream on the other process too: a gap event, then every message once.
+    assert events.next()["event"] == "gap"
+    assert [json.loads(events.next()["data"]) for _ in after] == after
+    events.close()
+    # A browser that reconnects, to either process, with the last id it got.
+    resumed = EventReader(f"{first.url}/chat/shared/events", last_event_id=after[9]["id"])
+    assert [json.loads(resumed.next()["data"]) for _ in after[10:]] == after[10:]
+    resumed.close()
 {%- endif %}
 {%- if cookiecutter.use_fetch %}
     # A long poll with its cursor from before: the gap, and everything after it, once.

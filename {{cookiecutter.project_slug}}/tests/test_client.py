@@ -8,6 +8,7 @@ SECTIONS = {
     "stream": {{ cookiecutter.use_stream }},
     "fetch": {{ cookiecutter.use_fetch }},
     "websocket": {{ cookiecutter.use_websocket }},
+    "events": {{ cookiecutter.use_sse }},
     "chat": {{ cookiecutter.use_chat }},
 }
 

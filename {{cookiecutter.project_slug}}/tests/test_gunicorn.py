@@ -56,6 +56,10 @@ def test_gunicorn_serves_every_feature_and_stops_cleanly(gunicorn):
 {%- if cookiecutter.use_fetch %}
     assert get(gunicorn, "/fetch") == b"chunk 1 of 3\nchunk 2 of 3\nchunk 3 of 3\n"
 {%- endif %}
+{%- if cookiecutter.use_sse %}
+    events = get(gunicorn, "/events")
+    assert events.startswith(b"retry: 3000\n\n") and events.endswith(b"id: 3\ndata: END\n\n")
+{%- endif %}
 {%- if cookiecutter.use_js_client %}
     assert b"<!doctype html>" in get(gunicorn, "/")
 {%- endif %}

@@ -15,8 +15,11 @@ def test_app_fields_and_their_defaults():
     own = {name: value for name, value in asdict(Settings()).items() if name not in server_fields}
     assert own == {
         "expose_stats": False,
-{%- if cookiecutter.use_stream %}
+{%- if cookiecutter.use_stream or cookiecutter.use_sse %}
         "stream_delays": (3.0, 5.0),
+{%- endif %}
+{%- if cookiecutter.use_sse %}
+        "sse_heartbeat": 15.0,
 {%- endif %}
 {%- if cookiecutter.use_fetch %}
         "fetch_chunks": 5,
@@ -63,7 +66,10 @@ def test_redis_url_is_also_read_from_the_conventional_variable():
     [
         ("EXPOSE_STATS", "maybe", "expected true or false"),
         ("PORT", "70000", "is not a TCP port"),
-{%- if cookiecutter.use_stream %}
+{%- if cookiecutter.use_sse %}
+        ("SSE_HEARTBEAT", "0", "sse_heartbeat: 0.0 is out of range; use more than 0 seconds"),
+{%- endif %}
+{%- if cookiecutter.use_stream or cookiecutter.use_sse %}
         ("STREAM_DELAYS", "1", "give two pauses"),
         ("STREAM_DELAYS", "1,x", "numbers separated by ','"),
 {%- endif %}

@@ -12,6 +12,7 @@ import bottle
 {%- if cookiecutter.use_stream %}{% set _ = features.append("stream") %}{% endif %}
 {%- if cookiecutter.use_fetch %}{% set _ = features.append("fetch") %}{% endif %}
 {%- if cookiecutter.use_websocket %}{% set _ = features.append("websocket") %}{% endif %}
+{%- if cookiecutter.use_sse %}{% set _ = features.append("sse") %}{% endif %}
 {%- if cookiecutter.use_js_client %}{% set _ = features.append("client") %}{% endif %}
 {%- if cookiecutter.use_chat %}{% set _ = features.append("chat") %}{% endif %}
 

@@ -9,6 +9,10 @@ GET  /chat/<room>?since=<id>  long poll: the messages after `since` at once if t
 GET  /chat/<room>/ws?since=<id>  WebSocket: the messages after `since`, then every new one;
                                  send {"text": "..."} to post
 {%- endif %}
+{%- if cookiecutter.use_sse %}
+GET  /chat/<room>/events      Server-Sent Events: the messages after Last-Event-ID (or
+                              `since`), then every new one, each an event with its id
+{%- endif %}
 
 Every client sees the same messages in the same order, each once: it keeps the id of the last
 message it has as its cursor and gives it back when it polls or reconnects. When part of what
@@ -17,13 +21,18 @@ says so ("gap") instead of leaving a silent hole.
 """
 
 import json
+{%- if cookiecutter.use_sse %}
+from collections.abc import Iterator
+{%- endif %}
 {%- if cookiecutter.use_websocket %}
 from urllib.parse import parse_qs
 {%- endif %}
 
 import bottle
+{%- if cookiecutter.use_fetch or cookiecutter.use_websocket %}
 import gevent
-{%- if cookiecutter.use_fetch %}
+{%- endif %}
+{%- if cookiecutter.use_fetch or cookiecutter.use_sse %}
 from gevent.event import Event
 {%- endif %}
 
@@ -34,6 +43,9 @@ from .runtime.routing import websocket_route
 from .runtime.websocket import WebSocket, text_frame
 {%- endif %}
 from .settings import Settings
+{%- if cookiecutter.use_sse %}
+from .sse import HEARTBEAT, RETRY, event, start_event_stream
+{%- endif %}
 
 ROOM = "<room:re:[A-Za-z0-9_-]{1,64}>"
 MAX_BODY = 64 * 1024  # bytes of JSON accepted for one message, before even parsing it
@@ -171,6 +183,47 @@ def gap_notice(after: str) -> bytes:
 {%- endif %}
 
 
+{%- if cookiecutter.use_sse %}
+
+
+class StreamSubscriber:
+    """An event stream in a room: it collects what arrives and wakes the response's greenlet,
+    which sends all that is waiting in one write."""
+
+    __slots__ = ("messages", "limit", "gap", "overflowed", "ready")
+
+    def __init__(self, limit: int) -> None:
+        self.messages: list[Message] = []
+        self.limit = limit
+        self.gap: str | None = None
+        self.overflowed = False  # a client too slow for `limit` messages: its stream ends
+        self.ready = Event()
+
+    def deliver(self, message: Message) -> None:
+        if len(self.messages) < self.limit:
+            self.messages.append(message)
+        else:
+            self.overflowed = True
+        self.ready.set()
+
+    def lost(self, after: str) -> None:
+        self.gap = after
+        self.ready.set()
+
+    def take(self) -> tuple[list[Message], str | None]:
+        messages, self.messages = self.messages, []
+        gap, self.gap = self.gap, None
+        self.ready.clear()
+        return messages, gap
+
+
+def gap_event(after: str) -> bytes:
+    """Some messages after the client's cursor are gone; the history is whole after `after`,
+    which becomes the stream's last event id."""
+    return event(json.dumps({"gap": True, "cursor": after}), after, name="gap")
+{%- endif %}
+
+
 def install(app: bottle.Bottle, settings: Settings, broker: Broker | None = None) -> None:
     broker = broker or make_broker(settings)
     addresses = AddressLimits(settings.chat_post_rate, settings.chat_post_burst)
@@ -220,6 +273,55 @@ def install(app: bottle.Bottle, settings: Settings, broker: Broker | None = None
         # The next cursor: past these messages, or past the gap, so that it is reported once.
         last = messages[-1]["id"] if messages else gap or since or "0"
         return {"messages": messages, "cursor": last, "gap": gap is not None}
+{%- endif %}
+{%- if cookiecutter.use_sse %}
+
+    @app.get(f"/chat/{ROOM}/events")
+    def chat_events(room: str) -> Iterator[bytes]:
+        request = bottle.request
+        since = cursor(request.get_header("Last-Event-ID") or request.query.get("since"))
+        # Subscribe before reading the history, so that nothing posted in between is missed.
+        listener = StreamSubscriber(settings.chat_queue_size)
+        try:
+            broker.subscribe(room, listener)
+            history, gap = broker.history(room, since)
+        except BrokerUnavailable:
+            broker.unsubscribe(room, listener)
+            unavailable("the chat is unavailable for a moment; reconnect")
+        start_event_stream()
+        return stream_events(room, listener, history, gap, since)
+
+    def stream_events(
+        room: str,
+        listener: StreamSubscriber,
+        history: list[Message],
+        gap: str | None,
+        since: str | None,
+    ) -> Iterator[bytes]:
+        """The room as an event stream: the gap (if any) and the history, then what arrives,
+        each message once, and a heartbeat while nothing does. It ends, letting go of the room,
+        when the client leaves (a write fails) or reads too slowly (it then reconnects with
+        Last-Event-ID and catches up from the history)."""
+        try:
+            first = [RETRY, gap_event(gap)] if gap else [RETRY]
+            first += [message.event() for message in history]
+            after = history[-1]["id"] if history else gap or since
+            last = id_key(after) if after else None
+            yield b"".join(first)
+            while not listener.overflowed:
+                if not listener.ready.wait(settings.sse_heartbeat):
+                    yield HEARTBEAT  # to a client that has gone, this write fails
+                    continue
+                messages, lost = listener.take()
+                events = [gap_event(lost)] if lost else []
+                for message in messages:
+                    if last is None or message.key() > last:
+                        events.append(message.event())
+                        last = message.key()
+                if events:
+                    yield b"".join(events)
+        finally:
+            broker.unsubscribe(room, listener)
 {%- endif %}
 {%- if cookiecutter.use_websocket %}
 

@@ -20,6 +20,9 @@ from typing import Protocol
 
 from .runtime.websocket import text_frame
 from .settings import Settings
+{%- if cookiecutter.use_sse %}
+from .sse import event
+{%- endif %}
 
 # A cursor: "0" (from the start), or an id, "<milliseconds>-<sequence>"; bounded, so that
 # checking one costs nothing whatever a client sends.
@@ -53,14 +56,14 @@ def now_ms() -> int:
 
 
 class Message(dict):
-    """{"id", "room", "text", "ts"}, with its JSON, its WebSocket frame and its id's key made
-    only once.
+    """{"id", "room", "text", "ts"}, with its JSON, its WebSocket frame{% if cookiecutter.use_sse %}, its event{% endif %} and its
+    id's key made only once.
 
     A message goes to every subscriber of its room: encoded once, a broadcast to thousands
-    of sockets costs one json.dumps and one frame.
+    of clients costs one json.dumps and one frame.
     """
 
-    __slots__ = ("_json", "_frame", "_key")
+    __slots__ = ("_json", "_frame", "_key"{% if cookiecutter.use_sse %}, "_event"{% endif %})
 
     @classmethod
     def from_json(cls, text: str) -> "Message":
@@ -90,6 +93,16 @@ class Message(dict):
         except AttributeError:
             self._frame = text_frame(self.to_json())
             return self._frame
+{%- if cookiecutter.use_sse %}
+
+    def event(self) -> bytes:
+        """The message as a Server-Sent Event, its id the event's id."""
+        try:
+            return self._event
+        except AttributeError:
+            self._event = event(self.to_json(), self["id"])
+            return self._event
+{%- endif %}
 
 
 class BrokerUnavailable(Exception):

@@ -23,9 +23,14 @@ class Settings(ServerSettings):
     port: int = {{ cookiecutter.port }}
     # Adds greenlet, file and memory counts to /healthz; off because it costs a heap scan.
     expose_stats: bool = False
-{%- if cookiecutter.use_stream %}
-    # The pauses of /stream: START, first pause, MIDDLE, second pause, END.
+{%- if cookiecutter.use_stream or cookiecutter.use_sse %}
+    # The pauses of the primer's stream: START, first pause, MIDDLE, second pause, END.
     stream_delays: tuple[float, ...] = (3.0, 5.0)
+{%- endif %}
+{%- if cookiecutter.use_sse %}
+    # Seconds an event stream may stay quiet before it gets a heartbeat comment: it keeps
+    # proxies from closing the stream, and a client that has gone is noticed at the latest then.
+    sse_heartbeat: float = 15.0
 {%- endif %}
 {%- if cookiecutter.use_fetch %}
     # The demo worker behind /fetch: how many chunks, how far apart, and how many may wait unsent.
@@ -61,9 +66,12 @@ class Settings(ServerSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-{%- if cookiecutter.use_stream %}
+{%- if cookiecutter.use_stream or cookiecutter.use_sse %}
         if len(self.stream_delays) != 2 or min(self.stream_delays) < 0:
             raise SettingsError("stream_delays: give two pauses of 0 or more seconds, e.g. 3,5")
+{%- endif %}
+{%- if cookiecutter.use_sse %}
+        self.require("sse_heartbeat", self.sse_heartbeat > 0, "more than 0 seconds")
 {%- endif %}
 {%- if cookiecutter.use_fetch %}
         self.require("fetch_chunks", self.fetch_chunks >= 1, "at least 1")

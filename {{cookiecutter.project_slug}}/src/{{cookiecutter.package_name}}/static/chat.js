@@ -1,7 +1,8 @@
-// Chat: join a room, see its messages as they arrive, send your own. Over a WebSocket when the
-// page says so (data-transport="socket"), else by long polling; either way the id of the last
-// message is kept as a cursor (an opaque string), so a reconnect or the next poll asks only for
-// what came after it. The server sends each message once, in order, and says so when some of
+// Chat: join a room, see its messages as they arrive, send your own. The page says how they
+// arrive (data-transport): over a WebSocket ("socket"), as Server-Sent Events ("events", with
+// posts over HTTP), or by long polling ("poll"). Either way the id of the last message is kept
+// as a cursor (an opaque string), so a reconnect or the next poll asks only for what came after
+// it; EventSource keeps it by itself, as the last event id it sends when it reconnects. The server sends each message once, in order, and says so when some of
 // what came after the cursor is gone (a restart, or history trimmed): the log shows a note.
 "use strict";
 
@@ -13,12 +14,14 @@
   const textInput = document.getElementById("chat-text");
   const status = document.getElementById("chat-status");
   const log = document.getElementById("chat-log");
-  const useSocket = section.dataset.transport === "socket";
+  const transport = section.dataset.transport;
+  const useSocket = transport === "socket";
 
   let room = null;
   let cursor = null; // the id of the last message shown; null: none yet
   let session = 0; // bumped on every join, so the loops of an old room stop
   let socket = null;
+  let events = null; // the EventSource of the room
   let polling = null; // aborts the long poll of the room being left
   let failures = 0;
 
@@ -84,6 +87,24 @@
     });
   }
 
+  function listen() {
+    const url = roomUrl("/events");
+    if (cursor !== null) url.searchParams.set("since", cursor);
+    events = new EventSource(url);
+    events.addEventListener("open", () => {
+      status.textContent = `In room “${room}” (events).`;
+    });
+    events.addEventListener("message", (event) => show(JSON.parse(event.data)));
+    events.addEventListener("gap", showGap); // its id is the cursor past the gap
+    events.addEventListener("error", () => {
+      // The browser reconnects by itself with the last event id, unless the server refused.
+      status.textContent =
+        events.readyState === EventSource.CLOSED
+          ? "The chat refused the connection; join again to retry."
+          : "Connection lost; reconnecting…";
+    });
+  }
+
   async function poll(mine) {
     status.textContent = `In room “${room}” (long polling).`;
     while (mine === session) {
@@ -117,11 +138,13 @@
     failures = 0;
     log.replaceChildren();
     if (socket) socket.close(1000, "left the room");
+    if (events) events.close();
     // A parked long poll would hold one of the browser's few connections per host.
     if (polling) polling.abort();
     polling = new AbortController();
     status.textContent = `Joining “${room}”…`;
     if (useSocket) connectSocket(session);
+    else if (transport === "events") listen();
     else poll(session);
   }
 
