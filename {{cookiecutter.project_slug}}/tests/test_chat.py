@@ -5,9 +5,7 @@ getting each message once, in order, across a restart of the server."""
 import gc
 {% endif -%}
 import json
-{%- if cookiecutter.use_websocket or (cookiecutter.use_fetch and cookiecutter.broker == "memory") %}
 import socket
-{%- endif %}
 import time
 import urllib.error
 {%- if cookiecutter.use_fetch %}
@@ -263,6 +261,24 @@ def test_poll_reports_a_gap_once_and_moves_past_it(client, broker):
     again = client.get(f"/chat/lobby?since={sent[1]['id']}").json
     assert again["gap"] is True and again["messages"] == sent[3:]
 {%- endif %}
+
+
+def test_a_chunked_post_is_read_once_and_stored(chat_server):
+    """Some clients send JSON with Transfer-Encoding: chunked; the server de-chunks it once."""
+    body = json.dumps({"text": "sent in chunks"}).encode()
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:7], body[7:]))
+    request = (
+        b"POST /chat/chunked HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + chunks + b"0\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", chat_server.port), timeout=5) as sock:
+        sock.sendall(request)
+        response = b""
+        while data := sock.recv(65536):
+            response += data
+    head, _, stored = response.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 201")
+    assert json.loads(stored)["text"] == "sent in chunks"
 
 
 def test_app_mounts_the_chat(settings):

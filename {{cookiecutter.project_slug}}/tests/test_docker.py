@@ -8,6 +8,9 @@ import signal
 import subprocess
 import sys
 import time
+{%- if cookiecutter.use_sse %}
+import urllib.request
+{%- endif %}
 from pathlib import Path
 
 import pytest
@@ -44,6 +47,9 @@ def test_the_image_command_serves_and_its_healthcheck_passes(tmp_path):
     # As in the image, except that tests listen on loopback only.
     env["{{ cookiecutter.package_name | upper }}_HOST"] = "127.0.0.1"
     env["{{ cookiecutter.package_name | upper }}_PORT"] = port
+{%- if cookiecutter.use_sse %}
+    env["{{ cookiecutter.package_name | upper }}_STREAM_DELAYS"] = "0.2,0.2"
+{%- endif %}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     log = tmp_path / "image.log"
     with open(log, "wb") as out:
@@ -58,6 +64,12 @@ def test_the_image_command_serves_and_its_healthcheck_passes(tmp_path):
                 break
             assert server.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
+{%- if cookiecutter.use_sse %}
+        # Event streams pass through the image's server (gunicorn's gevent workers) whole.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/events", timeout=10) as response:
+            assert response.headers["Content-Type"] == "text/event-stream"
+            assert response.read().endswith(b"id: 3\ndata: END\n\n")
+{%- endif %}
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(30) == 0, log.read_text()

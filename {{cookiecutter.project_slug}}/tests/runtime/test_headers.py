@@ -1,6 +1,7 @@
 """The request header parser: alone, in its worst case, and in the real server."""
 
 import io
+import threading
 import time
 
 import pytest
@@ -135,3 +136,30 @@ def test_a_64_kib_line_of_whitespace_runs_is_answered_at_once(server):
 def test_framing_is_one_chunked_coding_or_none(head, version, expected):
     problem = framing_problem(RequestHeaders(io.BytesIO(head + b"\r\n")), version)
     assert (problem and problem[0]) == expected
+
+
+def test_other_connections_do_not_notice_a_request_of_whitespace_runs(server):
+    """A thread sends the largest such request (100 lines of 64 KiB) again and again while this
+    one asks for /healthz: its answers keep coming at once, where a regular expression that
+    backtracks held every connection for seconds."""
+    plain = b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    hostile = plain[:-2] + WORST_LINES[0] * 98 + b"\r\n"
+    stop = threading.Event()
+
+    def attack() -> None:
+        while not stop.is_set():
+            exchange(server.port, hostile)
+
+    attacker = threading.Thread(target=attack)
+    attacker.start()
+    try:
+        waits = []
+        for _ in range(20):
+            started = time.perf_counter()
+            response, _ = exchange(server.port, plain)
+            waits.append(time.perf_counter() - started)
+            assert statuses(response) == [200]
+    finally:
+        stop.set()
+        attacker.join()
+    assert sorted(waits)[len(waits) // 2] < 0.1, waits  # the median: a loaded machine has outliers
