@@ -98,7 +98,7 @@ class LiveServer:
     The command must log a line with `http://<host>:<port>` once it listens.
     """
 
-    LISTENING = re.compile(r"(?:listening on|Listening at:) http://[^:]+:(\d+)")
+    LISTENING = re.compile(r"(?:listening on|Listening at:) https?://[^:]+:(\d+)")
 
     def __init__(self, command: list[str], env: dict[str, str], log_path: Path, cwd=None) -> None:
         self.command = command

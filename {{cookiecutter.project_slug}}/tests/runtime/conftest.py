@@ -1,5 +1,7 @@
 """Fixtures: sample_app.py served by the runtime in a subprocess, with the settings a test needs."""
 
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -25,6 +27,19 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     live = sample_server(tmp_path_factory.mktemp("sample") / "server.log")
     yield live
     live.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A throwaway self-signed certificate for 127.0.0.1 and its key, made by openssl."""
+    if not shutil.which("openssl"):
+        pytest.skip("the TLS tests make a certificate with openssl, which is not installed")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    command = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+    command += ["-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)]
+    subprocess.run(command, check=True, capture_output=True, timeout=60)
+    return cert, key
 
 
 @pytest.fixture

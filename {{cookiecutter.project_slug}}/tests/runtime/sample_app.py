@@ -17,11 +17,12 @@ from greenlet import greenlet
 from {{ cookiecutter.package_name }}.runtime.gunicorn import Worker
 from {{ cookiecutter.package_name }}.runtime.routing import websocket_route
 from {{ cookiecutter.package_name }}.runtime.settings import ServerSettings
-from {{ cookiecutter.package_name }}.runtime.websocket import WebSocket
+from {{ cookiecutter.package_name }}.runtime.websocket import WebSocket, text_frame
 
 PAUSE = float(os.environ.get("SAMPLE_APP_PAUSE", "0.3"))  # between the parts of /stream and /queue
 BIG = 16 << 20  # bytes of GET /big: far more than socket buffers hold
 WAITING = set()  # the requests of GET /wait not yet over
+LISTENERS: set[WebSocket] = set()  # the sockets of /fanout
 
 
 class SampleSettings(ServerSettings):
@@ -92,6 +93,19 @@ def create_app() -> bottle.Bottle:
     @websocket_route(app, "/echo/<word>")
     def echo_word(ws: WebSocket, word: str) -> None:
         ws.send(word)
+
+    @websocket_route(app, "/fanout")
+    def fanout(ws: WebSocket) -> None:
+        """Each message goes to every socket here, written as a chat broadcast writes it."""
+        LISTENERS.add(ws)
+        try:
+            ws.send("joined")
+            while (message := ws.receive()) is not None:
+                frame = text_frame(message)
+                for listener in list(LISTENERS):
+                    listener.send_frame_nowait(frame, max_backlog=64)
+        finally:
+            LISTENERS.discard(ws)
 
     @websocket_route(app, "/boom")
     def boom(ws: WebSocket) -> None:

@@ -13,6 +13,7 @@ import time
 
 import gevent
 import gevent.socket
+import gevent.ssl
 import pytest
 import websocket  # websocket-client: a real client written by someone else
 from geventwebsocket.exceptions import WebSocketError
@@ -196,6 +197,38 @@ def test_fan_out_writes_never_wait_and_keep_their_order():
     assert ws.send_frame_nowait(text_frame("and again"), max_backlog=50)
     with gevent.Timeout(5):
         assert read_frames(client_end, 1) == [b"and again"]
+    server_end.close()
+    client_end.close()
+
+
+def tls_pair(cert_and_key) -> tuple[socket.socket, socket.socket]:
+    """A connected pair of sockets speaking TLS: (server end, client end)."""
+    server_end, client_end = gevent.socket.socketpair()
+    server_end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    server_context = gevent.ssl.SSLContext(gevent.ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(*cert_and_key)
+    client_context = gevent.ssl.SSLContext(gevent.ssl.PROTOCOL_TLS_CLIENT)
+    client_context.load_verify_locations(cert_and_key[0])
+    client_context.check_hostname = False
+    with gevent.Timeout(10):
+        server = gevent.spawn(server_context.wrap_socket, server_end, server_side=True)
+        client = client_context.wrap_socket(client_end)
+        return server.get(), client
+
+
+def test_fan_out_over_tls_goes_through_tls_in_order(tls_files):
+    """Under gunicorn with --certfile, a broadcast must not write to the socket's raw file
+    descriptor: the frames queue and go through TLS, in order, and the writer never waits."""
+    server_end, client_end = tls_pair(tls_files)
+    ws = WebSocket(server_end, {}, max_message_size=1024)
+    frames = [text_frame(f"secret {n:05}") for n in range(300)]
+    with gevent.Timeout(2):
+        assert all(ws.send_frame_nowait(frame, max_backlog=500) for frame in frames)
+    sender = gevent.spawn(ws.send, "after the backlog")
+    expected = [f"secret {n:05}".encode() for n in range(300)] + [b"after the backlog"]
+    with gevent.Timeout(5):
+        assert read_frames(client_end, len(expected)) == expected
+        sender.get()
     server_end.close()
     client_end.close()
 

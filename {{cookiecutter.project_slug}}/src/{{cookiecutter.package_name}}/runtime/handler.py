@@ -21,6 +21,7 @@ What it adds to pywsgi, request by request:
 import io
 import logging
 import socket
+import ssl
 from contextlib import suppress
 from http import HTTPStatus
 
@@ -36,6 +37,7 @@ from .keepalive import OpenSockets
 from .routing import find_websocket_route
 from .settings import ServerSettings
 from .websocket import RECV_SIZE, WebSocket
+from .writer import TLS_SOCKETS
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,9 @@ class ClientGone:
     once the client closes its side of the connection.
 
     Watching starts with the first event() call and ends with the response. Bytes the client
-    sends meanwhile (a pipelined request) are not a departure: watching then stops.
+    sends meanwhile (a pipelined request) are not a departure: watching then stops. Over TLS
+    (gunicorn's --certfile) any record counts as such bytes, so a client that closes with a TLS
+    goodbye (close_notify) first is noticed only when the response ends.
     """
 
     __slots__ = ("socket", "_event", "_watcher")
@@ -74,7 +78,7 @@ class ClientGone:
     def _watch(self) -> None:
         try:
             wait_read(self.socket.fileno())
-            if self.socket.recv(1, socket.MSG_PEEK):
+            if peek(self.socket):
                 return  # a pipelined request, not a departure
         except OSError:
             pass  # reset: gone
@@ -83,6 +87,18 @@ class ClientGone:
     def stop(self) -> None:
         if self._watcher is not None:
             self._watcher.kill(block=False)
+
+
+def peek(sock: socket.socket) -> bytes:
+    """A byte the client has sent, left for the next read; b"" once it has closed its side.
+    A TLS socket refuses recv flags: the TCP bytes beneath it are looked at instead."""
+    if not isinstance(sock, TLS_SOCKETS):
+        return sock.recv(1, socket.MSG_PEEK)
+    plain = socket.socket(fileno=sock.fileno())
+    try:
+        return plain.recv(1, socket.MSG_PEEK)
+    finally:
+        plain.detach()  # the descriptor stays open, with its TLS socket
 
 
 class ConnectionHandler(WebSocketHandler):
@@ -236,6 +252,11 @@ class ConnectionHandler(WebSocketHandler):
     def handle_error(self, t, v, tb) -> None:
         if isinstance(v, TimeoutError):  # this socket's timeout: the client stopped reading
             log.info("dropped %s: it read nothing for %g s", self.peer, self.settings.write_timeout)
+            self.close_connection = True
+            return
+        if isinstance(v, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+            # Over TLS, pywsgi sees a departed client as this error, not a reset it ignores.
+            log.info("%s left during its response", self.peer)
             self.close_connection = True
             return
         super().handle_error(t, v, tb)

@@ -12,10 +12,15 @@ but a few empty slots: no lock, no queue.
 
 import os
 import socket
+import ssl
 from collections import deque
 
 import gevent
+import gevent.ssl
 from gevent.event import Event
+
+# Sockets whose bytes must pass through TLS (gunicorn's --certfile, say): never the raw fd.
+TLS_SOCKETS = (ssl.SSLSocket, gevent.ssl.SSLSocket)
 
 
 def send_all(sock: socket.socket, data: bytes) -> None:
@@ -27,7 +32,10 @@ def send_all(sock: socket.socket, data: bytes) -> None:
 
 def send_nowait(sock: socket.socket, data: bytes) -> int:
     """Write what the kernel takes now, without waiting: gevent keeps every socket non-blocking,
-    so os.write returns at once. The count of bytes written (0: the buffer is full)."""
+    so os.write returns at once. The count of bytes written (0: the buffer is full, or the
+    socket speaks TLS, whose writes may have to wait for the peer: they go the waiting way)."""
+    if isinstance(sock, TLS_SOCKETS):
+        return 0
     try:
         return os.write(sock.fileno(), data)
     except BlockingIOError:
@@ -76,9 +84,8 @@ class Writer:
                 return True
             if sent == len(data):
                 return True
-            data = data[
-                sent:
-            ]  # the kernel took the start: the rest goes next, whatever the backlog
+            # The kernel took the start: the rest goes next, whatever the backlog.
+            data = data[sent:]
         elif self._pending is not None and len(self._pending) >= max_backlog:
             return False
         if self._pending is None:
