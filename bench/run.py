@@ -283,6 +283,11 @@ class Plan:
     broadcast_counts: tuple[int, ...]
     sse_clients: int
 
+    @property
+    def more_runs(self) -> int:
+        """Runs for the figures that swing most from run to run (echoes, broadcasts)."""
+        return self.runs + 2 if self.runs > 1 else 1  # one run asked for (--quick): one run
+
 
 FULL = Plan(3, (1000, 5000, 10000), 1000, (100, 1000), 2.5, 10, 5000, (1000, 5000), 10000)
 QUICK = Plan(1, (500, 2000), 300, (50, 300), 1.5, 4, 1000, (300,), 1000)
@@ -345,8 +350,8 @@ class Bench:
                     server, "echo", 120, conns=conns, size=32, warmup=1, duration=self.plan.echo_seconds, timeout=60
                 )
 
-            # Small-message echo swings most from run to run on a shared VM: two more runs.
-            self.measure("echo", f"{conns:,} connections, 32 B text", names, body, runs=self.plan.runs + 2)
+            # Echoes and broadcasts swing most from run to run on a shared VM: two more runs.
+            self.measure("echo", f"{conns:,} connections, 32 B text", names, body, runs=self.plan.more_runs)
 
     def large(self) -> None:
         names = ["ours", "aiohttp", "websockets"]
@@ -366,7 +371,8 @@ class Bench:
                 )
 
             kind = "binary" if binary else "text"
-            self.measure("large", f"64 KiB {kind}, {self.plan.large_conns} connections", names, body)
+            case = f"64 KiB {kind}, {self.plan.large_conns} connections"
+            self.measure("large", case, names, body, runs=self.plan.more_runs)
 
     def idle(self) -> None:
         conns = self.plan.idle_conns
@@ -400,9 +406,12 @@ class Bench:
 
             def body(server, name, count=count):
                 # The same protocol on both: {"text": ...} in, the stored message out as JSON.
-                return run_client(server, "broadcast", 180, conns=count, path="/chat/bench/ws", messages=5, timeout=20)
+                # 20 posts per run: at 1,000 sockets one post takes about 15 ms, mostly the load
+                # client reading, and the median of 5 moved by a quarter from run to run.
+                return run_client(server, "broadcast", 180, conns=count, path="/chat/bench/ws", messages=20, timeout=20)
 
-            self.measure("broadcast", f"{count:,} sockets", ["ours (chat)", "aiohttp"], body)
+            names = ["ours (chat)", "aiohttp"]
+            self.measure("broadcast", f"{count:,} sockets", names, body, runs=self.plan.more_runs)
 
     def sse(self) -> None:
         if not self.chat_baked("SSE fan-out (scenario 7)"):
@@ -623,7 +632,8 @@ def report(rows: list[dict], plan: Plan, setup: Setup, notes: list[str], took: f
         "",
         f"Written by `make bench` (bench/run.py) on {datetime.date.today().isoformat()}, in "
         f"{took / 60:.1f} minutes. All figures come from one run on one machine, the medians of "
-        f"{plan.runs} runs each ({plan.runs + 2} for the small-message echo), with a fresh server per run. They "
+        f"{plan.runs} runs each ({plan.more_runs} for the echoes and broadcasts, whose figures swing most), with a "
+        "fresh server per run. They "
         "compare servers measured side by side in the same run; other work may have shared the machine, which "
         "moves absolute figures more than ratios. On this VM, back-to-back runs of the same server at 100 "
         "connections differed by up to 2x in msgs/s (and so in CPU per message): read the medians with that "
