@@ -10,6 +10,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,6 +135,45 @@ def wait_for_listener(port: int, what: str, process: subprocess.Popen | None = N
         except OSError:
             assert time.monotonic() < deadline, f"{what} did not start"
             time.sleep(0.05)
+
+
+# nginx's main config around a site (maps and server blocks), with every path it writes kept
+# under the test's own folder, so it runs without root and leaves nothing behind.
+NGINX_MAIN = """{head}pid {tmp}/nginx.pid;
+error_log {tmp}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+{site}
+}}
+"""
+
+
+def nginx_command(tmp_path: Path, site: str, foreground: bool = False) -> list[str]:
+    """Write nginx.conf for `site` into tmp_path; the command line that runs nginx with it
+    (add -t to only check it)."""
+    head = "daemon off;\nmaster_process off;\n" if foreground else ""
+    config = tmp_path / "nginx.conf"
+    config.write_text(NGINX_MAIN.format(head=head, tmp=tmp_path, site=site))
+    return [NGINX, "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(config)]
+
+
+@contextmanager
+def running_nginx(tmp_path: Path, site: str, port: int) -> Iterator[subprocess.Popen]:
+    """nginx serving `site`, which listens on `port`, until the block ends."""
+    command = nginx_command(tmp_path, site, foreground=True)
+    nginx = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for_listener(port, "nginx", nginx)
+        yield nginx
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=10)
 
 
 def module_of(project: Path) -> str:

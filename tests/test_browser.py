@@ -8,7 +8,6 @@ line that says how to enable it. Screenshots go to test-artifacts/browser/ (not 
 import json
 import os
 import re
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -27,7 +26,7 @@ from conftest import (
     feature_combinations,
     free_port,
     module_of,
-    wait_for_listener,
+    running_nginx,
 )
 
 BROWSER_PATH = os.environ.get("BROWSER_PATH", "/usr/bin/chromium")
@@ -406,19 +405,8 @@ def test_every_section_runs_and_the_page_fits_desktop_and_phone(bakes, open_tab,
     tab.assert_quiet()
 
 
-NGINX_CONF = """
-daemon off;
-master_process off;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log;
-events {{ worker_connections 64; }}
-http {{
-    access_log {tmp}/access.log;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
+# The README's proxy config, moved under /app/ (the page must work at a sub-path).
+NGINX_SITE = """
     map $http_upgrade $websocket_upgrade {{
         ~*^websocket$ websocket;
         default       "";
@@ -440,7 +428,6 @@ http {{
             proxy_read_timeout 1h;
         }}
     }}
-}}
 """
 
 
@@ -448,15 +435,8 @@ http {{
 def test_page_works_at_a_sub_path_behind_nginx(bakes, open_tab, tmp_path):
     app = bakes.server(FULL)
     port = free_port()
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(tmp=tmp_path, port=port, app_port=app.port))
-    nginx = subprocess.Popen(
-        [NGINX, "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(conf)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_for_listener(port, "nginx", nginx)
+    site = NGINX_SITE.format(port=port, app_port=app.port)
+    with running_nginx(tmp_path, site, port):
         # Without the trailing slash nginx redirects, so relative URLs resolve under /app/.
         tab = open_tab(f"http://127.0.0.1:{port}/app")
         assert tab.page.url == f"http://127.0.0.1:{port}/app/"
@@ -476,9 +456,6 @@ def test_page_works_at_a_sub_path_behind_nginx(bakes, open_tab, tmp_path):
             "/app/websocket",
         }
         tab.assert_quiet()
-    finally:
-        nginx.terminate()
-        nginx.wait(timeout=10)
 
 
 @pytest.mark.parametrize("context", having("use_chat"), ids=combination_id)

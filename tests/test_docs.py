@@ -6,37 +6,15 @@ import subprocess
 import time
 
 import pytest
-from conftest import NGINX, ServerProcess, free_port, wait_for_listener
+from conftest import NGINX, ServerProcess, free_port, nginx_command, running_nginx
 
 pytestmark = pytest.mark.skipif(NGINX is None, reason="checks nginx configs with nginx -t: apt-get install nginx-light")
-
-WRAPPER = """
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-{site}
-}}
-"""
 
 
 def nginx_test(tmp_path, site: str) -> subprocess.CompletedProcess:
     # Tests bind nothing: `listen 80` only has to parse, and names must resolve offline.
     site = site.replace("listen 80;", "listen 127.0.0.1:8999;").replace("server_name example.com;", "")
-    config = tmp_path / "nginx.conf"
-    config.write_text(WRAPPER.format(tmp=tmp_path, site=site))
-    return subprocess.run(
-        [NGINX, "-t", "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    return subprocess.run([*nginx_command(tmp_path, site), "-t"], capture_output=True, text=True, timeout=30)
 
 
 @pytest.mark.parametrize(
@@ -59,24 +37,6 @@ def test_compose_nginx_config_is_valid(cookies, tmp_path):
     site = (project / "deploy/nginx.conf").read_text().replace("server app:", "server 127.0.0.1:")
     result = nginx_test(tmp_path, site)
     assert result.returncode == 0, result.stderr
-
-
-RUNNABLE = """
-daemon off;
-master_process off;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-{site}
-}}
-"""
 
 
 def read_events(port: int, path: str, count: int) -> list[tuple[str, float]]:
@@ -103,28 +63,22 @@ def test_the_readme_nginx_config_passes_events_on_as_they_come(cookies, tmp_path
     site = re.search(r"```nginx\n(.*?)```", (project / "README.md").read_text(), re.DOTALL).group(1)
     site = site.replace("server 127.0.0.1:8080;", f"server 127.0.0.1:{app.port};")
     site = site.replace("listen 80;", f"listen 127.0.0.1:{port};").replace("server_name example.com;", "")
-    config = tmp_path / "nginx.conf"
-    config.write_text(RUNNABLE.format(tmp=tmp_path, site=site))
-    command = [NGINX, "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(config)]
-    nginx = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        wait_for_listener(port, "nginx", nginx)
-        (start, first), (middle, second), (end, third) = read_events(port, "/events", 3)
-        assert (start, middle, end) == ("START", "MIDDLE", "END")
-        assert first < 0.4 and second - first >= 0.4 and third - second >= 0.4, (first, second, third)
+        with running_nginx(tmp_path, site, port):
+            (start, first), (middle, second), (end, third) = read_events(port, "/events", 3)
+            assert (start, middle, end) == ("START", "MIDDLE", "END")
+            assert first < 0.4 and second - first >= 0.4 and third - second >= 0.4, (first, second, third)
 
-        body = b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n"
-        smuggle = (
-            b"POST /healthz HTTP/1.1\r\nHost: x\r\nUpgrade: foo\r\nConnection: upgrade\r\n"
-            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
-        )
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-            sock.sendall(smuggle)
-            answer = b""
-            while data := sock.recv(65536):
-                answer += data
-        assert answer.startswith(b"HTTP/1.1 405") and b"START" not in answer
+            body = b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n"
+            smuggle = (
+                b"POST /healthz HTTP/1.1\r\nHost: x\r\nUpgrade: foo\r\nConnection: upgrade\r\n"
+                b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+            )
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(smuggle)
+                answer = b""
+                while data := sock.recv(65536):
+                    answer += data
+            assert answer.startswith(b"HTTP/1.1 405") and b"START" not in answer
     finally:
-        nginx.terminate()
-        nginx.wait(timeout=10)
         app.stop()
