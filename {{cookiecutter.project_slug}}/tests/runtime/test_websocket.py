@@ -233,6 +233,34 @@ def test_fan_out_over_tls_goes_through_tls_in_order(tls_files):
     client_end.close()
 
 
+def read_binary_frame(sock: socket.socket, size: int) -> bytes:
+    """The payload of one server frame of `size` bytes (at least 64 KiB) from a raw socket."""
+    data = b""
+    while len(data) < 10 + size:
+        data += sock.recv(1 << 20)
+    assert data[:2] == b"\x82\x7f" and int.from_bytes(data[2:10], "big") == size
+    return data[10:]
+
+
+@pytest.mark.parametrize("transport", ["plain", "TLS"])
+def test_a_large_frame_arrives_whole_when_the_kernel_takes_it_in_parts(transport, request):
+    """A large payload goes out behind its header without being copied to join them (sendmsg,
+    or two writes over TLS); the kernel takes it a piece at a time and nothing is lost."""
+    if transport == "TLS":
+        server_end, client_end = tls_pair(request.getfixturevalue("tls_files"))
+    else:
+        server_end, client_end = gevent.socket.socketpair()
+        server_end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    ws = WebSocket(server_end, {}, max_message_size=1024)
+    payload = os.urandom(200_003)
+    sender = gevent.spawn(ws.send, payload)
+    with gevent.Timeout(10):
+        assert read_binary_frame(client_end, len(payload)) == payload
+        sender.get()
+    server_end.close()
+    client_end.close()
+
+
 def test_fan_out_to_a_vanished_client_is_dropped_quietly():
     server_end, client_end = gevent.socket.socketpair()
     ws = WebSocket(server_end, {}, max_message_size=1024)
@@ -334,6 +362,23 @@ def test_largest_allowed_message_is_echoed(client):
     payload = os.urandom(1_048_576)
     client.send_frame(BINARY, payload)
     assert client.read_frame() == (BINARY, payload)
+
+
+def test_frames_behind_a_large_one_in_the_same_write_are_all_echoed(client):
+    """A large payload is read in pieces; the bytes after it (the next frames' starts, in the
+    same read as its end) must be kept for those frames, whatever their size."""
+    sent = [
+        (BINARY, os.urandom(70_000)),
+        (TEXT, b"right behind"),
+        (PING, b"and a ping"),
+        (BINARY, os.urandom(frames.COPY_LIMIT)),  # the largest frame sent in one piece
+        (BINARY, os.urandom(frames.COPY_LIMIT + 1)),  # the smallest sent header, then payload
+        (TEXT, "é".encode() * 100_000),
+        (BINARY, b"last"),
+    ]
+    client.sock.sendall(b"".join(build_frame(opcode, payload) for opcode, payload in sent))
+    echoed = [(PONG if opcode == PING else opcode, payload) for opcode, payload in sent]
+    assert [client.read_frame() for _ in sent] == echoed
 
 
 def test_fragmented_text_with_a_ping_between_is_echoed_whole(client):

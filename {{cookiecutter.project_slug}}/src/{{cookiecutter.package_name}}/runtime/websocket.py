@@ -35,9 +35,10 @@ PEER_CLOSE_CODES = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 
 # Bytes asked of the socket per read: many small frames or a 64 KiB one in one system call,
 # and small enough that the allocator serves it from the heap rather than with mmap.
 RECV_SIZE = 65536
-# Frames up to this size are sent header and payload in one write: copying is cheaper than a
-# second system call. Larger payloads are sent as they are, without a copy.
-COPY_LIMIT = 1 << 20
+# Frames up to this size are joined to their header and sent with one send(): copying a small
+# payload costs less than gathering. Larger ones go out with their header in one sendmsg(),
+# not copied (over TLS, in two writes).
+COPY_LIMIT = 1 << 14
 
 # Seconds abort() waits to send its close frame to a peer that may not be reading.
 ABORT_SEND_TIMEOUT = 1.0
@@ -342,7 +343,7 @@ class WebSocket(Writer):
     def _read_rest(
         self, have: memoryview, length: int, mask: bytes, text: bool, fin: bool
     ) -> str | bytes:
-        """Receive exactly the rest of a payload, so that nothing past it is buffered.
+        """Receive the rest of a payload; what arrives after it stays buffered for the next frame.
 
         Each piece is unmasked as it arrives and, in a text message, checked as UTF-8 at once:
         a client that sends invalid text in the middle of a large frame is closed on the spot,
@@ -350,19 +351,24 @@ class WebSocket(Writer):
         """
         parts = []
         received = 0
-        piece = bytes(have)
+        piece = have
+        rest = b""
         while True:
             if piece:
+                if len(piece) > length - received:  # the next frame's start: kept for it
+                    piece, rest = piece[: length - received], piece[length - received :]
                 offset = received % 4  # where in the mask this piece starts
                 data = unmask(piece, mask[offset:] + mask[:offset])
                 received += len(piece)
                 parts.append(self._decode(data, fin and received == length) if text else data)
             if received == length:
                 break
-            piece = self._read(min(length - received, RECV_SIZE))
+            # A full-size read, not just the bytes still missing: a short read is what tells
+            # _read that the socket is empty, which spares a failed read before the next frame.
+            piece = self._read(RECV_SIZE)
             if not piece:
                 raise ConnectionLost
-        self._buffer, self._pos = b"", 0
+        self._buffer, self._pos = bytes(rest), 0
         return "".join(parts) if text else b"".join(parts)
 
     def _decode_whole(self, payload: bytes) -> str:

@@ -30,6 +30,22 @@ def send_all(sock: socket.socket, data: bytes) -> None:
         sock.sendall(memoryview(data)[sent:])
 
 
+def send_parts(sock: socket.socket, parts: tuple[bytes, ...]) -> None:
+    """send_all of each part in turn, gathered into one system call where the socket allows
+    it: a large payload goes out behind its header without a copy to join them."""
+    if len(parts) == 1 or isinstance(sock, TLS_SOCKETS):  # an SSLSocket has no sendmsg
+        for part in parts:
+            send_all(sock, part)
+        return
+    sent = sock.sendmsg(parts)
+    for part in parts:
+        if sent < len(part):
+            send_all(sock, memoryview(part)[sent:])
+            sent = 0
+        else:
+            sent -= len(part)
+
+
 def send_nowait(sock: socket.socket, data: bytes) -> int:
     """Write what the kernel takes now, without waiting: gevent keeps every socket non-blocking,
     so os.write returns at once. The count of bytes written (0: the buffer is full, or the
@@ -63,8 +79,7 @@ class Writer:
         self._writing = True
         try:
             self._drain()
-            for part in parts:
-                send_all(self._sock, part)
+            send_parts(self._sock, parts)
         except OSError:
             self._lose()
             raise
