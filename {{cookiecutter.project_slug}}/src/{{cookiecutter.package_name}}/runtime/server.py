@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 def serve(app, settings: ServerSettings) -> None:
     """Serve `app` until SIGINT (Ctrl-C) or SIGTERM, then shut down gracefully and return."""
     runtime = Runtime(settings)
+    access = logging.getLogger(f"{__package__}.access")
     server = WSGIServer(
         (settings.host, settings.port),
         app,
@@ -30,7 +31,8 @@ def serve(app, settings: ServerSettings) -> None:
         backlog=settings.listen_backlog,
         # A pool caps concurrent connections and lets stop() wait for open requests.
         spawn=Pool(settings.max_connections),
-        log=logging.getLogger(f"{__package__}.access"),
+        # pywsgi formats a line for every request it logs: with access logging off, none.
+        log=access if access.isEnabledFor(logging.INFO) else None,
         error_log=logging.getLogger(f"{__package__}.errors"),
     )
     server.start()
