@@ -51,9 +51,7 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def sse_starlette_server():
-    """The sse-starlette peer, when bench/requirements.txt is installed (make bench does it)."""
-    pytest.importorskip("sse_starlette", reason="the SSE peer needs bench/requirements.txt")
-    pytest.importorskip("uvicorn", reason="the SSE peer needs bench/requirements.txt")
+    """The sse-starlette peer on uvicorn, as make bench runs it (requirements-dev.txt has both)."""
     run = load_run_module()
     running = run.RunningServer(
         run.ServerSpec("sse-starlette (test)", [sys.executable, run.PEERS / "sse_starlette_server.py"])
