@@ -40,6 +40,8 @@ from .websocket import RECV_SIZE, WebSocket
 from .writer import TLS_SOCKETS
 
 log = logging.getLogger(__name__)
+# One line per request, at INFO; server.py hands it to pywsgi.
+ACCESS_LOG = logging.getLogger(f"{__package__}.access")
 
 HTTP_VERSIONS = ("HTTP/1.0", "HTTP/1.1")
 NO_BODY = io.BytesIO()  # wsgi.input after an upgrade: a handshake has no body
@@ -108,8 +110,6 @@ class ConnectionHandler(WebSocketHandler):
     sockets = OpenSockets(0, 1)
     MessageClass = RequestHeaders
     headers = RequestHeaders()  # what pywsgi and gunicorn read before a request has been read
-    # pywsgi's access log (to the server's `log`), not gevent-websocket's logger.
-    log_request = WSGIHandler.log_request
 
     # Per request, set by read_request(): an answer that replaces the app's, and the WebSocket
     # route (its function and URL arguments) when the request upgrades to one.
@@ -120,6 +120,12 @@ class ConnectionHandler(WebSocketHandler):
     @classmethod
     def configure(cls, settings: ServerSettings, sockets: OpenSockets) -> type["ConnectionHandler"]:
         return type(cls.__name__, (cls,), {"settings": settings, "sockets": sockets})
+
+    def log_request(self) -> None:
+        # pywsgi's access line (to the server's `log`), not gevent-websocket's logger; formatted
+        # only when the access log is on, as pywsgi would format it for every request anyway.
+        if ACCESS_LOG.isEnabledFor(logging.INFO):
+            WSGIHandler.log_request(self)
 
     @property
     def peer(self) -> str:

@@ -14,6 +14,7 @@ from gevent.event import Event
 from gevent.pool import Pool
 from gevent.pywsgi import WSGIServer
 
+from .handler import ACCESS_LOG
 from .lifecycle import Runtime
 from .settings import ServerSettings
 
@@ -23,7 +24,6 @@ log = logging.getLogger(__name__)
 def serve(app, settings: ServerSettings) -> None:
     """Serve `app` until SIGINT (Ctrl-C) or SIGTERM, then shut down gracefully and return."""
     runtime = Runtime(settings)
-    access = logging.getLogger(f"{__package__}.access")
     server = WSGIServer(
         (settings.host, settings.port),
         app,
@@ -31,8 +31,7 @@ def serve(app, settings: ServerSettings) -> None:
         backlog=settings.listen_backlog,
         # A pool caps concurrent connections and lets stop() wait for open requests.
         spawn=Pool(settings.max_connections),
-        # pywsgi formats a line for every request it logs: with access logging off, none.
-        log=access if access.isEnabledFor(logging.INFO) else None,
+        log=ACCESS_LOG,
         error_log=logging.getLogger(f"{__package__}.errors"),
     )
     server.start()
