@@ -55,6 +55,12 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def floor_before(milliseconds: int) -> Key:
+    """The floor of a room that comes to be at `milliseconds`: after every id it had before
+    (an earlier life, lost with a restart or an expiry), before every id it will have."""
+    return (milliseconds - 1, LAST_SEQUENCE)
+
+
 class Message(dict):
     """{"id", "room", "text", "ts"}, with its JSON, its WebSocket frame{% if cookiecutter.use_sse %}, its event{% endif %} and its
     id's key made only once.
@@ -137,9 +143,9 @@ class Broker(Protocol):
 
 @dataclass
 class Room:
-    # History is complete after this id: the last one trimmed, or (a new room) a point just
-    # before the room came to be, which anything from an earlier life of the room is before.
-    floor: Key
+    # History is complete after this id: the last one trimmed, or, until then, the floor
+    # before the room came to be.
+    floor: Key = field(default_factory=lambda: floor_before(now_ms()))
     history: deque = field(default_factory=deque)
     last: Key = (0, 0)
     subscribers: set = field(default_factory=set)
@@ -173,7 +179,7 @@ class MemoryBroker:
         if room is None:
             if len(self.rooms) >= self.max_rooms:
                 self._forget_an_idle_room()
-            room = Room(floor=(now_ms() - 1, LAST_SEQUENCE))
+            room = Room()
         self.rooms[name] = room  # (back) at the most recently used end
         return room
 
@@ -189,18 +195,18 @@ class MemoryBroker:
         key = state.next_id()
         message = Message(id=format_id(key), room=room, text=text, ts=key[0] / 1000)
         if len(state.history) == self.history_size:
-            state.floor = id_key(state.history.popleft()["id"])
+            state.floor = state.history.popleft().key()
         state.history.append(message)
         for subscriber in list(state.subscribers):
             subscriber.deliver(message)
         return message
 
     def history(self, room: str, since: str | None) -> tuple[list[Message], str | None]:
-        state = self.rooms.get(room) or Room(floor=(now_ms() - 1, LAST_SEQUENCE))
+        state = self.rooms.get(room) or Room()
         if since is None:
             return list(state.history), None
         after = id_key(since)
-        messages = [m for m in state.history if id_key(m["id"]) > after]
+        messages = [m for m in state.history if m.key() > after]
         return messages, format_id(state.floor) if after < state.floor else None
 
     def subscribe(self, room: str, subscriber: Subscriber) -> None:

@@ -16,7 +16,15 @@ import time
 import gevent
 import redis
 
-from .chat_broker import LAST_SEQUENCE, BrokerUnavailable, Message, Subscriber, id_key
+from .chat_broker import (
+    LAST_SEQUENCE,
+    BrokerUnavailable,
+    Message,
+    Subscriber,
+    floor_before,
+    format_id,
+    id_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +103,7 @@ class RedisBroker:
         if since is None:
             return messages, None
         if floor is None:  # no stream: Redis lost it, or it expired; its ids came before now
-            floor = f"{seconds * 1000 + micros // 1000 - 1}-{LAST_SEQUENCE}"
+            floor = format_id(floor_before(seconds * 1000 + micros // 1000))
         return messages, floor if id_key(since) < id_key(floor) else None
 
     def subscribe(self, room: str, subscriber: Subscriber) -> None:
@@ -132,7 +140,7 @@ class RedisBroker:
         if room not in self.local:
             return  # nobody here listens
         delivered = self.delivered[room]
-        if delivered is not None and id_key(message["id"]) <= id_key(delivered):
+        if delivered is not None and message.key() <= id_key(delivered):
             return  # delivered already, during a catch-up
         self.delivered[room] = message["id"]
         for subscriber in list(self.local[room]):
