@@ -447,6 +447,7 @@ def test_page_works_at_a_sub_path_behind_nginx(bakes, open_tab, tmp_path):
             "/app",
             "/app/",
             "/app/static/style.css",
+            "/app/static/log.js",
             "/app/static/chunks.js",
             "/app/static/websocket.js",
             "/app/static/events.js",

@@ -52,5 +52,5 @@ def test_wheel_carries_the_static_files(tmp_path, cookies):
     )
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
     names = zipfile.ZipFile(next(tmp_path.glob("*.whl"))).namelist()
-    for asset in ["index.html", "style.css", "chunks.js", "websocket.js"]:
+    for asset in ["index.html", "style.css", "log.js", "chunks.js", "websocket.js"]:
         assert f"realtime_app/static/{asset}" in names

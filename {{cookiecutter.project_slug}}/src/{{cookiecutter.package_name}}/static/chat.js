@@ -43,16 +43,7 @@
 
   function show(message) {
     cursor = message.id;
-    const item = document.createElement("li");
-    const time = document.createElement("span");
-    time.className = "time";
-    time.textContent = new Date(message.ts * 1000).toLocaleTimeString() + " ";
-    const text = document.createElement("span");
-    text.className = "text";
-    text.textContent = message.text; // text, never HTML
-    item.append(time, text);
-    log.append(item);
-    log.scrollTop = log.scrollHeight;
+    appendLine(log, message.text, { lead: new Date(message.ts * 1000).toLocaleTimeString() + " " });
   }
 
   function backoff() {

@@ -3,23 +3,6 @@
 // URL as a page would let the browser buffer them and hide the effect.
 "use strict";
 
-function seconds(since) {
-  return (performance.now() - since) / 1000;
-}
-
-function addLine(log, text, elapsed) {
-  const item = document.createElement("li");
-  const time = document.createElement("span");
-  time.className = "time";
-  time.textContent = `+${elapsed.toFixed(2)} s`;
-  const body = document.createElement("span");
-  body.className = "text";
-  body.textContent = text; // text, never HTML: the server's words cannot become markup
-  item.append(time, body);
-  log.append(item);
-  log.scrollTop = log.scrollHeight;
-}
-
 async function readLines(url, onLine) {
   const response = await fetch(url, { cache: "no-store" });
   if (!response.ok) {
@@ -54,7 +37,7 @@ function setUpChunkedSection(section) {
     try {
       await readLines(url, (line) => {
         count += 1;
-        addLine(log, line, seconds(started));
+        appendLine(log, line, { lead: elapsed(started) });
         if (count === 1) status.textContent = "Receiving…"; // the log announces each part
       });
       status.textContent = `Done: ${count} ${count === 1 ? "part" : "parts"} in ${seconds(started).toFixed(2)} s.`;

@@ -11,20 +11,6 @@
   const LAST = "END"; // the stream's last event
   let source = null;
 
-  function add(text, elapsed, id) {
-    const item = document.createElement("li");
-    const time = document.createElement("span");
-    time.className = "time";
-    time.textContent = `+${elapsed.toFixed(2)} s`;
-    const body = document.createElement("span");
-    body.className = "text";
-    body.textContent = text; // text, never HTML: the server's words cannot become markup
-    item.append(time, body);
-    item.dataset.id = id;
-    log.append(item);
-    log.scrollTop = log.scrollHeight;
-  }
-
   button.addEventListener("click", () => {
     if (source) source.close();
     log.replaceChildren();
@@ -33,12 +19,12 @@
     const started = performance.now();
     source = new EventSource("events"); // relative: works under a sub-path too
     source.addEventListener("message", (event) => {
-      add(event.data, (performance.now() - started) / 1000, event.lastEventId);
+      appendLine(log, event.data, { lead: elapsed(started) }).dataset.id = event.lastEventId;
       status.textContent = "Receiving…";
       if (event.data === LAST) {
         source.close(); // done: no need to reconnect and be told so
         button.disabled = false;
-        status.textContent = `Done: ${log.children.length} events in ${((performance.now() - started) / 1000).toFixed(2)} s.`;
+        status.textContent = `Done: ${log.children.length} events in ${seconds(started).toFixed(2)} s.`;
       }
     });
     source.addEventListener("error", () => {

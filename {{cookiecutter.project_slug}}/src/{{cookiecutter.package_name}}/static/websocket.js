@@ -37,20 +37,7 @@
   let timer = null;
 
   function addEntry(kind, label, text) {
-    const item = document.createElement("li");
-    item.className = kind;
-    if (label) {
-      const tag = document.createElement("span");
-      tag.className = "label";
-      tag.textContent = label;
-      item.append(tag);
-    }
-    const body = document.createElement("span");
-    body.className = "text";
-    body.textContent = text; // text, never HTML: a message cannot inject markup
-    item.append(body);
-    log.append(item);
-    log.scrollTop = log.scrollHeight;
+    appendLine(log, text, { lead: label, leadClass: "label", className: kind });
   }
 
   function setState(name, text) {
