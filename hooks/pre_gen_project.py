@@ -11,6 +11,8 @@ import sys
 
 ANSWERS = {
     "project_name": {{ cookiecutter.project_name | json_string }},
+    "description": {{ cookiecutter.description | json_string }},
+    "author_name": {{ cookiecutter.author_name | json_string }},
     "project_slug": {{ cookiecutter.project_slug | json_string }},
     "package_name": {{ cookiecutter.package_name | json_string }},
     "author_email": {{ cookiecutter.author_email | json_string }},
@@ -28,22 +30,33 @@ ANSWERS = {
 # Modules the generated project or its tests import: a package of the same name would shadow them.
 DEPENDENCIES = {"bottle", "gevent", "geventwebsocket", "greenlet", "pytest", "webtest", "websocket", "zope"}
 LOWEST_PYTHON = (3, 10)  # gevent 26 needs 3.10
-# Longer slugs and package names would push generated lines past ruff's line length.
-LONGEST_NAME = 40
+LONGEST_NAME = 40  # characters of a slug or package name (see too_long)
 
 
-def check_project_name(name):
-    # Any other text will do: each file escapes it for its own language.
-    if not name.strip():
-        return "is empty; give the project a name, e.g. project_name='Chat Server'"
-    if not name.isprintable():
+def check_one_line(text):
+    # Free text goes where each file escapes it for its own language, but a TOML or YAML string
+    # and a Dockerfile label hold one line, and TOML and YAML refuse control characters in it.
+    if not text.isprintable():
         return "must be one line of printable text (no newline, tab or control character)"
     return None
 
 
+def check_project_name(name):
+    if not name.strip():
+        return "is empty; give the project a name, e.g. project_name='Chat Server'"
+    return check_one_line(name)
+
+
+def too_long(name, example):
+    """Longer slugs and package names would push generated lines past ruff's line length."""
+    if len(name) > LONGEST_NAME:
+        return f"{name!r} is longer than {LONGEST_NAME} characters; give a shorter one, e.g. {example}"
+    return None
+
+
 def check_project_slug(slug):
-    if len(slug) > LONGEST_NAME:
-        return f"{slug!r} is longer than {LONGEST_NAME} characters; give a shorter one, e.g. project_slug=chat-server"
+    if problem := too_long(slug, "project_slug=chat-server"):
+        return problem
     if not re.fullmatch(r"[a-z][a-z0-9]*(-[a-z0-9]+)*", slug):
         return (
             f"{slug!r} is not a valid folder and distribution name; use lowercase letters, "
@@ -53,8 +66,8 @@ def check_project_slug(slug):
 
 
 def check_package_name(name):
-    if len(name) > LONGEST_NAME:
-        return f"{name!r} is longer than {LONGEST_NAME} characters; give a shorter one, e.g. package_name=chat_server"
+    if problem := too_long(name, "package_name=chat_server"):
+        return problem
     if not name.isidentifier() or not name.isascii():
         return f"{name!r} is not a valid Python identifier; use letters, digits and '_', e.g. package_name=chat_server"
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
@@ -97,6 +110,8 @@ def check_port(port):
 
 RULES = {
     "project_name": check_project_name,
+    "description": check_one_line,
+    "author_name": check_one_line,
     "project_slug": check_project_slug,
     "package_name": check_package_name,
     "author_email": check_author_email,
