@@ -465,8 +465,12 @@ def test_a_departed_long_poll_frees_its_room_at_once(start_server, settings):
     server = start_server(settings, chat_max_rooms=1, chat_poll_timeout=30.0)
     poller = socket.create_connection(("127.0.0.1", server.port), timeout=5)
     poller.sendall(b"GET /chat/first?since=0 HTTP/1.1\r\nHost: t\r\n\r\n")
-    time.sleep(0.3)
-    assert post_status(f"{server.url}/chat/second", "hi") == 503  # "first" has a listener
+    # Once the poll waits, "first" has a listener: no new room (a post to "second" that comes
+    # before it makes a room that the poll's then replaces).
+    deadline = time.monotonic() + 5
+    while post_status(f"{server.url}/chat/second", "hi") != 503:
+        assert time.monotonic() < deadline, "a room with a waiting poll made way"
+        time.sleep(0.1)
     poller.close()
     deadline = time.monotonic() + 2
     while post_status(f"{server.url}/chat/second", "hi") != 201:

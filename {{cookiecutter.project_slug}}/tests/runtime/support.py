@@ -1,6 +1,7 @@
 """Raw-socket clients for the runtime's tests: bytes exactly as a broken or hostile client sends."""
 
 import base64
+import json
 import os
 import re
 import socket
@@ -41,6 +42,21 @@ def read_all(sock: socket.socket, wait: float) -> tuple[bytes, bool]:
 def statuses(response: bytes) -> list[int]:
     """The status codes of the responses in `response`, in order."""
     return [int(code) for code in re.findall(rb"HTTP/1\.[01] (\d{3}) ", response)]
+
+
+def stats(server) -> dict:
+    """The sample server's /stats: its greenlets, open sockets and waiting requests."""
+    response, _ = exchange(
+        server.port, b"GET /stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    return json.loads(response.partition(b"\r\n\r\n")[2])
+
+
+def wait_until(condition, timeout: float = 5.0, message: str = "timed out") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, message
+        time.sleep(0.05)
 
 
 def assert_still_serving(server) -> None:

@@ -6,7 +6,6 @@ their idle count, and its memory must not grow from one round to the next.
 """
 
 import base64
-import json
 import os
 import socket
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .support import exchange
+from .support import stats
 
 ROUNDS = 1000  # connections of each kind per round
 
@@ -48,13 +47,6 @@ def abandon(port: int, request: bytes, expect: bytes, count: int) -> None:
             assert data, "closed before the expected answer"
             received += data
         sock.close()
-
-
-def stats(server) -> dict:
-    response, _ = exchange(
-        server.port, b"GET /stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
-    )
-    return json.loads(response.partition(b"\r\n\r\n")[2])
 
 
 def rss_kib(server) -> int:

@@ -5,7 +5,6 @@ import signal
 import socket
 import ssl
 import sys
-import time
 import urllib.request
 
 import pytest
@@ -13,7 +12,7 @@ import websocket
 from conftest import LiveServer, process_env
 
 from .conftest import HERE, QUICK
-from .support import exchange, statuses
+from .support import exchange, statuses, wait_until
 
 pytest.importorskip("gunicorn", reason="gunicorn tests need: pip install 'gunicorn[gevent]'")
 
@@ -111,10 +110,3 @@ def test_gunicorn_with_a_certificate_serves_websockets_and_fan_out_over_tls(tmp_
     finally:
         live.stop()
     assert "Traceback" not in live.log, live.log
-
-
-def wait_until(condition, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)

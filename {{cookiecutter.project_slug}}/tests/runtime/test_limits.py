@@ -1,7 +1,6 @@
 """Deadlines and caps that keep slow or greedy clients from holding the server: each against the
 real server, with a well-behaved client served meanwhile."""
 
-import json
 import socket
 import threading
 import time
@@ -9,7 +8,7 @@ from contextlib import suppress
 
 import pytest
 
-from .support import assert_still_serving, exchange, read_all, statuses
+from .support import assert_still_serving, exchange, read_all, stats, statuses, wait_until
 
 
 def connect(port: int) -> socket.socket:
@@ -118,29 +117,19 @@ def test_at_max_connections_new_clients_wait_and_existing_ones_work(start_server
     assert statuses(response) == [200]
 
 
-def waiting(server) -> int:
-    request = b"GET /stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
-    response, _ = exchange(server.port, request)
-    return json.loads(response.partition(b"\r\n\r\n")[2])["waiting"]
-
-
 def test_a_waiting_response_notices_at_once_that_its_client_has_gone(start_server):
     live = start_server()
     with connect(live.port) as poller:
         poller.sendall(b"GET /wait HTTP/1.1\r\nHost: t\r\n\r\n")
-        deadline = time.monotonic() + 5
-        while waiting(live) != 1:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-    deadline = time.monotonic() + 2  # far less than the 30 s the request would wait
-    while waiting(live) != 0:
-        assert time.monotonic() < deadline, "the departed client's request is still waiting"
-        time.sleep(0.05)
+        wait_until(lambda: stats(live)["waiting"] == 1)
+    gone = "the departed client's request is still waiting"
+    wait_until(lambda: stats(live)["waiting"] == 0, 2, gone)  # not the 30 s it would wait
 
 
 def test_a_pipelined_request_is_not_taken_for_a_departure(start_server):
     live = start_server()
     with connect(live.port) as poller:
         poller.sendall(b"GET /wait HTTP/1.1\r\nHost: t\r\n\r\n" + b"GET /healthz HTTP/1.1\r\n\r\n")
-        time.sleep(0.5)
-        assert waiting(live) == 1
+        wait_until(lambda: stats(live)["waiting"] == 1)
+        time.sleep(0.5)  # time enough to take the pipelined bytes for a departure, if it would
+        assert stats(live)["waiting"] == 1
