@@ -115,7 +115,35 @@ def upgrade_head(port: int, path: str = "/echo", **changes: str | None) -> bytes
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-class RawClient:
+class FrameReader:
+    """Reads the frames a server sends over a raw socket, of any length."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = b""
+
+    def _read_exactly(self, size: int) -> bytes:
+        while len(self.buffer) < size:
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError("connection closed")
+            self.buffer += data
+        data, self.buffer = self.buffer[:size], self.buffer[size:]
+        return data
+
+    def read_frame(self) -> tuple[int, bytes]:
+        """The next frame: (opcode, payload)."""
+        first, second = self._read_exactly(2)
+        assert not second & 0x80, "server frames must not be masked"
+        length = second & 0x7F
+        if length == 126:
+            (length,) = struct.unpack("!H", self._read_exactly(2))
+        elif length == 127:
+            (length,) = struct.unpack("!Q", self._read_exactly(8))
+        return first & 0x0F, self._read_exactly(length)
+
+
+class RawClient(FrameReader):
     """A WebSocket client that sends whatever frames it is told to, valid or not."""
 
     def __init__(
@@ -127,10 +155,9 @@ class RawClient:
         connect=socket.create_connection,
         early: bytes = b"",
     ) -> None:
-        self.sock = connect(("127.0.0.1", port), timeout=timeout)
+        super().__init__(connect(("127.0.0.1", port), timeout=timeout))
         # `early`: bytes sent in the same write as the handshake, before the 101 arrives.
         self.sock.sendall(upgrade_head(port, path, Origin=origin) + early)
-        self.buffer = b""
         response = self._read_until(b"\r\n\r\n")
         self.status = int(response.split(b" ", 2)[1])
 
@@ -143,27 +170,8 @@ class RawClient:
         head, self.buffer = self.buffer.split(marker, 1)
         return head
 
-    def _read_exactly(self, size: int) -> bytes:
-        while len(self.buffer) < size:
-            data = self.sock.recv(65536)
-            if not data:
-                raise ConnectionError("connection closed")
-            self.buffer += data
-        data, self.buffer = self.buffer[:size], self.buffer[size:]
-        return data
-
     def send_frame(self, opcode: int, payload: bytes = b"", **options) -> None:
         self.sock.sendall(build_frame(opcode, payload, **options))
-
-    def read_frame(self) -> tuple[int, bytes]:
-        first, second = self._read_exactly(2)
-        assert not second & 0x80, "server frames must not be masked"
-        length = second & 0x7F
-        if length == 126:
-            (length,) = struct.unpack("!H", self._read_exactly(2))
-        elif length == 127:
-            (length,) = struct.unpack("!Q", self._read_exactly(8))
-        return first & 0x0F, self._read_exactly(length)
 
     def read_close(self) -> tuple[int, str]:
         """Skip to the close frame; return its code and reason."""

@@ -32,6 +32,7 @@ from {{ cookiecutter.package_name }}.runtime.websocket import (
 )
 
 from .support import (
+    FrameReader,
     RawClient,
     assert_still_serving,
     build_frame,
@@ -159,20 +160,11 @@ def test_abort_drops_a_peer_that_stopped_reading():
     client_end.close()
 
 
-def read_frames(sock: socket.socket, count: int) -> list[bytes]:
-    """`count` server frames (text, under 126 bytes) from a raw socket: their payloads."""
-    data = b""
-    while len(payloads(data)) < count:
-        data += sock.recv(65536)
-    return payloads(data)
-
-
-def payloads(data: bytes) -> list[bytes]:
-    found, at = [], 0
-    while at + 2 <= len(data) and at + 2 + data[at + 1] <= len(data):
-        found.append(data[at + 2 : at + 2 + data[at + 1]])
-        at += 2 + data[at + 1]
-    return found
+def read_texts(reader: FrameReader, count: int) -> list[bytes]:
+    """The payloads of the next `count` frames, each of which must be a text frame."""
+    frames = [reader.read_frame() for _ in range(count)]
+    assert {opcode for opcode, _ in frames} == {TEXT}
+    return [payload for _, payload in frames]
 
 
 def test_fan_out_writes_never_wait_and_keep_their_order():
@@ -191,12 +183,13 @@ def test_fan_out_writes_never_wait_and_keep_their_order():
     assert 50 < len(taken) < len(frames)  # the kernel took some, 50 queued, then: full
     sender = gevent.spawn(ws.send, "after the backlog")  # waits: it goes after the queue
     expected = [f"message {n:05}".encode() for n in range(len(taken))] + [b"after the backlog"]
+    reader = FrameReader(client_end)
     with gevent.Timeout(5):
-        assert read_frames(client_end, len(expected)) == expected
+        assert read_texts(reader, len(expected)) == expected
         sender.get()
     assert ws.send_frame_nowait(text_frame("and again"), max_backlog=50)
     with gevent.Timeout(5):
-        assert read_frames(client_end, 1) == [b"and again"]
+        assert read_texts(reader, 1) == [b"and again"]
     server_end.close()
     client_end.close()
 
@@ -227,19 +220,10 @@ def test_fan_out_over_tls_goes_through_tls_in_order(tls_files):
     sender = gevent.spawn(ws.send, "after the backlog")
     expected = [f"secret {n:05}".encode() for n in range(300)] + [b"after the backlog"]
     with gevent.Timeout(5):
-        assert read_frames(client_end, len(expected)) == expected
+        assert read_texts(FrameReader(client_end), len(expected)) == expected
         sender.get()
     server_end.close()
     client_end.close()
-
-
-def read_binary_frame(sock: socket.socket, size: int) -> bytes:
-    """The payload of one server frame of `size` bytes (at least 64 KiB) from a raw socket."""
-    data = b""
-    while len(data) < 10 + size:
-        data += sock.recv(1 << 20)
-    assert data[:2] == b"\x82\x7f" and int.from_bytes(data[2:10], "big") == size
-    return data[10:]
 
 
 @pytest.mark.parametrize("transport", ["plain", "TLS"])
@@ -255,7 +239,7 @@ def test_a_large_frame_arrives_whole_when_the_kernel_takes_it_in_parts(transport
     payload = os.urandom(200_003)
     sender = gevent.spawn(ws.send, payload)
     with gevent.Timeout(10):
-        assert read_binary_frame(client_end, len(payload)) == payload
+        assert FrameReader(client_end).read_frame() == (BINARY, payload)
         sender.get()
     server_end.close()
     client_end.close()
