@@ -188,7 +188,6 @@ class ServerProcess:
     def __init__(self, project: Path, log_dir: Path, port: int = 0, env=None, command=None) -> None:
         self.project = project
         self.log_dir = log_dir
-        self.requested_port = port
         self.env = {**os.environ, "PYTHONPATH": str(project / "src"), **(env or {})}
         self.command = command or [sys.executable, "-m", module_of(project), "--port", str(port)]
         self.process: subprocess.Popen | None = None

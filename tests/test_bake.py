@@ -77,9 +77,10 @@ def test_bake_has_no_trace_of_disabled_features(baked):
     absent = {feature: markers for feature, markers in FEATURE_MARKERS.items() if not context[feature]}
     if context["broker"] != "redis":
         absent["broker=redis"] = REDIS_MARKERS
+    runtime = runtime_paths(project)
     for feature, markers in absent.items():
         for name, text in files.items():
-            if name == ".cookiecutter.json" or name.startswith(runtime_paths(project)):
+            if name == ".cookiecutter.json" or name.startswith(runtime):
                 continue
             for marker in markers:
                 assert marker not in text, f"{feature} is off but {name} mentions {marker!r}"

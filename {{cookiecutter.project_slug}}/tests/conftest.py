@@ -208,7 +208,6 @@ class EventReader:
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         self.connection.request("GET", target, headers=headers)
         self.response = self.connection.getresponse()
-        self.comments = 0  # heartbeats
         self.retry: int | None = None
 
     def next(self) -> dict:
@@ -216,8 +215,8 @@ class EventReader:
         while line := self.response.readline():
             line = line.decode().removesuffix("\n").removesuffix("\r")
             if line.startswith(":"):
-                self.comments += 1
-            elif line:
+                continue  # a comment (a heartbeat)
+            if line:
                 name, _, value = line.partition(":")
                 value = value.removeprefix(" ")
                 if name == "data" and "data" in fields:
