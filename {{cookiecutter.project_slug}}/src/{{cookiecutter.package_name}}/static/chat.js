@@ -79,9 +79,7 @@
   }
 
   function listen() {
-    const url = roomUrl("/events");
-    if (cursor !== null) url.searchParams.set("since", cursor);
-    events = new EventSource(url);
+    events = new EventSource(roomUrl("/events")); // a new room: from its start
     events.addEventListener("open", () => {
       status.textContent = `In room “${room}” (events).`;
     });
@@ -112,7 +110,7 @@
         status.textContent = `In room “${room}” (long polling).`;
         if (page.gap) showGap();
         page.messages.forEach(show);
-        if (page.cursor !== "0") cursor = page.cursor; // past a gap, too
+        cursor = page.cursor; // past these messages, and past a gap ("0": from the start)
       } catch (error) {
         if (mine !== session) return; // aborted on leaving the room
         const wait = backoff();
