@@ -43,6 +43,7 @@ STREAM_DELAYS = (1.0, 1.0)  # each stream lasts 2 s: START, 1 s, MIDDLE, 1 s, EN
 FETCH_CHUNKS, FETCH_INTERVAL = 3, 1.0  # each queue fetch lasts 2 s too
 THREADED_CUTOFF = 6.0  # seconds the threaded server gets before its run is cut off
 CHAT_IDLE_PATH = "/chat/idle/ws"  # the room the idle chat subscribers join (nobody posts to it)
+IDLE_SETTLE = 1.5  # seconds between the last idle socket's opening and the reading of RSS
 
 
 def log(message: str) -> None:
@@ -378,7 +379,7 @@ class Bench:
         conns = self.plan.idle_conns
 
         def body(server, name):
-            return run_client(server, "idle", 120, conns=conns, timeout=60)
+            return run_client(server, "idle", 120, conns=conns, settle=IDLE_SETTLE, timeout=60)
 
         self.measure("idle", f"{conns:,} idle WebSockets", ["ours", "aiohttp", "websockets"], body)
         if not self.chat_baked("Idle chat subscriber memory (scenario 5)"):
@@ -386,7 +387,9 @@ class Bench:
 
         def subscribers(server, name):
             # Each joins one room and waits: none posts, since a post would go to every socket.
-            return run_client(server, "idle", 120, conns=conns, path=CHAT_IDLE_PATH, no_echo=True, timeout=60)
+            return run_client(
+                server, "idle", 120, conns=conns, path=CHAT_IDLE_PATH, no_echo=True, settle=IDLE_SETTLE, timeout=60
+            )
 
         self.measure("idle-chat", f"{conns:,} idle chat subscribers", ["ours (chat)", "aiohttp"], subscribers)
 
@@ -741,8 +744,8 @@ def report(rows: list[dict], plan: Plan, setup: Setup, notes: list[str], took: f
     if cases(rows, "idle-chat"):
         lines[-1] += (
             f" Chat subscribers join `{CHAT_IDLE_PATH}`, an empty room, and only wait: none posts (a post would go "
-            "to them all), a message that reaches one counts as an error, and RSS is read 1.5 s after the last one "
-            "has its 101."
+            "to them all), a message that reaches one counts as an error, and RSS is read "
+            f"{IDLE_SETTLE:g} s after the last one has its 101."
         )
     lines += [
         "",
