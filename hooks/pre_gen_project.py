@@ -31,6 +31,8 @@ ANSWERS = {
 DEPENDENCIES = {"bottle", "gevent", "geventwebsocket", "greenlet", "pytest", "webtest", "websocket", "zope"}
 LOWEST_PYTHON = (3, 10)  # gevent 26 needs 3.10
 LONGEST_NAME = 40  # characters of a slug or package name (see too_long)
+ENDPOINTS = ("use_stream", "use_fetch", "use_websocket", "use_sse")
+CHAT_TRANSPORTS = ("use_fetch", "use_websocket", "use_sse")  # the endpoints a chat can reach clients by
 
 
 def check_one_line(text):
@@ -122,7 +124,7 @@ RULES = {
 
 
 def check_endpoints(answers):
-    if not any(answers[name] for name in ("use_stream", "use_fetch", "use_websocket", "use_sse")):
+    if not any(answers[name] for name in ENDPOINTS):
         return (
             "use_stream, use_fetch, use_websocket, use_sse: all four endpoints are off; "
             "turn at least one on, e.g. use_stream=true"
@@ -131,7 +133,7 @@ def check_endpoints(answers):
 
 
 def check_chat(answers):
-    if answers["use_chat"] and not (answers["use_fetch"] or answers["use_websocket"] or answers["use_sse"]):
+    if answers["use_chat"] and not any(answers[name] for name in CHAT_TRANSPORTS):
         return (
             "use_chat: the chat needs long polling, WebSockets or events to reach its clients; "
             "set use_fetch=true, use_websocket=true or use_sse=true"
