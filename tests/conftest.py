@@ -182,14 +182,21 @@ def module_of(project: Path) -> str:
 
 
 class ServerProcess:
-    """A baked project's server (`python -m <package>`, or another command), started on a given
-    port or any free one, and found where its log says it listens."""
+    """A baked project's server, started on a given port or any free one, and found where its
+    log says it listens: `python -m <package>` from the project's src/, or another command
+    (an installed console script, say) run in `cwd`."""
 
-    def __init__(self, project: Path, log_dir: Path, port: int = 0, env=None, command=None) -> None:
+    def __init__(
+        self, project: Path, log_dir: Path, port: int = 0, env=None, command=None, cwd: Path | None = None
+    ) -> None:
         self.project = project
         self.log_dir = log_dir
-        self.env = {**os.environ, "PYTHONPATH": str(project / "src"), **(env or {})}
-        self.command = command or [sys.executable, "-m", module_of(project), "--port", str(port)]
+        self.cwd = cwd or project
+        self.env = {**os.environ, **(env or {})}
+        if command is None:
+            self.env["PYTHONPATH"] = str(project / "src")
+            command = [sys.executable, "-m", module_of(project), "--port", str(port)]
+        self.command = command
         self.process: subprocess.Popen | None = None
         self.starts = 0
         self.port = 0
@@ -207,7 +214,7 @@ class ServerProcess:
         self.log_path = self.log_dir / f"server-{self.starts}.log"
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                self.command, cwd=self.project, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                self.command, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
         deadline = time.monotonic() + timeout
         while not (found := re.search(r"(?:listening on|Listening at:) http://127\.0\.0\.1:(\d+)", self.log)):

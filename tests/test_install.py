@@ -29,9 +29,8 @@ def test_pip_install_then_console_script_serves(tmp_path, cookies):
 
     # The console script, run from elsewhere: it finds the package through the install alone.
     command = [str(venv / "bin/realtime-app"), "--port", "0"]
-    server = ServerProcess(project, tmp_path, env={"REALTIME_APP_STREAM_DELAYS": "0.1,0.1"}, command=command)
-    server.env.pop("PYTHONPATH")
-    server.start()
+    env = {"REALTIME_APP_STREAM_DELAYS": "0.1,0.1"}
+    server = ServerProcess(project, tmp_path, env=env, command=command, cwd=tmp_path).start()
     try:
         with urllib.request.urlopen(f"{server.url}stream", timeout=10) as response:
             assert response.read() == b"START\nMIDDLE\nEND\n"
